@@ -1,0 +1,42 @@
+"""Loading the frozen LLM and its tokenizer: one code path for self-built tiny models and real hub models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on GPU and float32 on CPU."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def load_llm(path_or_id: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
+             trust_remote_code: bool = False) -> tuple[PreTrainedModel, object]:
+    """``(model, tokenizer)`` from a local HF directory or a hub id, in eval mode, on ``device``."""
+    dev = resolve_device(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=revision, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path_or_id, revision=revision, dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code,
+        )
+    except OSError as err:
+        where = "local directory" if Path(path_or_id).exists() else "path or hub id (no such local directory)"
+        raise FileNotFoundError(f"cannot load the LLM from {where} {path_or_id!r}: {err}") from err
+    model.requires_grad_(False)
+    return model.to(dev).eval(), tokenizer

@@ -1,0 +1,46 @@
+# Stage 4: one job per benchmark, then the report.
+
+
+def benchmark(name):
+    return config["evaluate"]["benchmarks"][name]
+
+
+rule evaluate:
+    input:
+        model=f"{RESULTS}/train/model",
+        data=demo_manifest(),
+    output:
+        f"{RESULTS}/eval/{{benchmark}}.json",
+    params:
+        fmt=lambda wc: benchmark(wc.benchmark)["format"],
+        path=lambda wc: benchmark(wc.benchmark)["path"],
+        facets=lambda wc: facets_arg(benchmark(wc.benchmark).get("facets", "long")),
+        runtime=f"--dtype {config['evaluate']['dtype']} --device {config['evaluate']['device']}"
+        f" --token-budget {config['evaluate']['token_budget']}",
+    log:
+        f"{RESULTS}/logs/evaluate/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{benchmark}}.tsv"
+    threads: 1
+    resources:
+        **stage_resources("evaluate"),
+    shell:
+        "flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
+        " --data {params.path} --facets '{params.facets}' --out {output} {params.runtime} > {log} 2>&1"
+
+
+rule report:
+    input:
+        expand(f"{RESULTS}/eval/{{benchmark}}.json", benchmark=config["evaluate"]["benchmarks"]),
+    output:
+        report=f"{RESULTS}/report/report.md",
+        table=f"{RESULTS}/report/results.csv",
+    params:
+        title=f"FLAME evaluation: {config['name']}",
+    log:
+        f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    threads: 1
+    shell:
+        "flame report {input} --out-dir $(dirname {output.report}) --title '{params.title}' > {log} 2>&1"
