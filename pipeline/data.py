@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from braceexpand import braceexpand
 from PIL import Image
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -74,8 +75,11 @@ def decode_image(data: bytes | None) -> Image.Image | None:
 
 
 def expand_shards(pattern: str) -> list[Path]:
-    """The sorted files matching the glob ``pattern``; raises naming the pattern when nothing matches."""
-    paths = sorted(Path(p) for p in glob.glob(pattern))
+    """The sorted files matching ``pattern``: brace ranges (``{00000..00331}``) expanded first, then globs.
+
+    Raises naming the pattern when nothing matches.
+    """
+    paths = sorted({Path(p) for part in braceexpand(pattern) for p in glob.glob(part)})
     if not paths:
         raise FileNotFoundError(f"shard glob {pattern!r} matches no file")
     return paths

@@ -15,5 +15,7 @@ rule caption:
     threads: 1
     resources:
         **stage_resources("caption"),
+    conda:
+        "../envs/caption.yaml"
     shell:
         "flame caption {input.shard} {output} --backend {params.backend} > {log} 2>&1"

@@ -23,7 +23,8 @@ def _train_shards():
 
 def _check_llm_path(path):
     """A path-like LLM location (absolute, ./, ../, ~) must exist; anything else is taken as a hub id."""
-    if path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+    local = Path(path).expanduser()
+    if (local.is_absolute() or path.startswith((".", "~"))) and not local.exists():
         raise FileNotFoundError(f"config key embed.llm: LLM directory {path!r} does not exist")
 
 
@@ -42,6 +43,11 @@ def demo_manifest():
     return [f"{DEMO['out']}/MANIFEST.json"] if DEMO else []
 
 
+def benchmark(name):
+    """The config of evaluation benchmark ``name``."""
+    return config["evaluate"]["benchmarks"][name]
+
+
 def stage_resources(stage):
     """Snakemake resources of a stage, from config[stage]['resources']."""
     return dict(config[stage]["resources"])
@@ -49,7 +55,7 @@ def stage_resources(stage):
 
 def as_json(value):
     """A config value as a shell-quoted JSON argument."""
-    return "'" + json.dumps(value, sort_keys=True) + "'"
+    return f"'{json.dumps(value, sort_keys=True)}'"
 
 
 def facets_arg(value):

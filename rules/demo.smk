@@ -9,7 +9,7 @@ if DEMO:
             manifest=f"{DEMO['out']}/MANIFEST.json",
             corpus=f"{DEMO['out']}/corpus.txt",
         params:
-            out=DEMO["out"],
+            out=lambda wildcards, output: Path(output.manifest).parent,
             seed=DEMO["seed"],
             n_shards=DEMO["train_shards"],
             per_shard=DEMO["samples_per_shard"],
@@ -20,6 +20,8 @@ if DEMO:
         benchmark:
             f"{RESULTS}/benchmarks/demo_data.tsv"
         threads: 1
+        conda:
+            "../envs/demo.yaml"
         shell:
             "flame demo-data {params.out} --overwrite --seed {params.seed} --train-shards {params.n_shards}"
             " --samples-per-shard {params.per_shard} --eval-size {params.eval_size}"
@@ -37,6 +39,8 @@ if DEMO:
         benchmark:
             f"{RESULTS}/benchmarks/tiny_llm.tsv"
         threads: 1
+        conda:
+            "../envs/demo.yaml"
         shell:
             "flame tiny-llm {output} --corpus {input.corpus} --arch {params.llm[arch]}"
             " --vocab-size {params.llm[vocab_size]} --hidden-size {params.llm[hidden_size]}"

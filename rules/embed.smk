@@ -16,5 +16,7 @@ rule embed:
     threads: 1
     resources:
         **stage_resources("embed"),
+    conda:
+        "../envs/embed.yaml"
     shell:
         "flame embed {input.captions} {output} {params.flags} > {log} 2>&1"

@@ -1,10 +1,6 @@
 # Stage 4: one job per benchmark, then the report.
 
 
-def benchmark(name):
-    return config["evaluate"]["benchmarks"][name]
-
-
 rule evaluate:
     input:
         model=f"{RESULTS}/train/model",
@@ -24,6 +20,8 @@ rule evaluate:
     threads: 1
     resources:
         **stage_resources("evaluate"),
+    conda:
+        "../envs/evaluate.yaml"
     shell:
         "flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
         " --data {params.path} --facets '{params.facets}' --out {output} {params.runtime} > {log} 2>&1"
@@ -35,6 +33,7 @@ rule report:
     output:
         report=f"{RESULTS}/report/report.md",
         table=f"{RESULTS}/report/results.csv",
+        plot=f"{RESULTS}/report/results.png",
     params:
         title=f"FLAME evaluation: {config['name']}",
     log:
@@ -42,5 +41,7 @@ rule report:
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
     threads: 1
+    conda:
+        "../envs/evaluate.yaml"
     shell:
         "flame report {input} --out-dir $(dirname {output.report}) --title '{params.title}' > {log} 2>&1"

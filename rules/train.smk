@@ -19,6 +19,8 @@ rule train:
     threads: 2
     resources:
         **stage_resources("train"),
+    conda:
+        "../envs/train.yaml"
     shell:
         "{params.launcher} train --shards {input.shards} --embeddings {input.embeddings}"
         " --out {output} --state-dir {params.state} {params.flags} > {log} 2>&1"

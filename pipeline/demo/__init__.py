@@ -1,0 +1,1 @@
+"""Synthetic demo data: procedurally drawn scenes, captions and benchmark-format writers."""

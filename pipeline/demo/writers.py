@@ -1,0 +1,398 @@
+"""Write the synthetic demo data set in the on-disk formats of the real data.
+
+:func:`write_demo_data` creates this tree under ``out`` (``N`` = ``eval_size``):
+
+``train/shard-00000.tar`` ... ``train/shard-{train_shards-1:05d}.tar``
+    Training shards in img2dataset's webdataset layout, ``samples_per_shard``
+    samples each.  Every sample has three members:
+
+    * ``{key}.jpg``: the RGB image (``image_size`` square, JPEG quality 90);
+    * ``{key}.txt``: the raw alt-text (UTF-8);
+    * ``{key}.json``: ``{"key", "caption" (the alt-text), "long": [2 different
+      long captions], "short": [2 different short captions], "translations":
+      {lang: {"short", "long"}} for de/fr/es/it, "scene": {attribute: str},
+      "width", "height", "status": "success"}``.
+
+    Keys are 9-digit zero-padded global sample indices (``"000000000"``,
+    ``"000000001"``, ...), unique across shards.
+``eval/urban1k/image/{i}.jpg`` and ``eval/urban1k/caption/{i}.txt``
+    Urban-1k layout: ``i`` = 1..N, each caption file holds one long caption
+    for the image with the same stem.
+``eval/coco/images/{filename}`` and ``eval/coco/dataset_coco.json``
+    Karpathy-split style retrieval set: ``{"images": [{"filepath": "images",
+    "sentids", "filename", "imgid", "split": "test", "sentences": [{"tokens",
+    "raw", "imgid", "sentid"} x 5 short captions], "cocoid"}], "dataset":
+    "coco"}``; tokens are the lower-cased alphanumeric words of ``raw``.
+``eval/zeroshot/``
+    CLIP_benchmark webdataset classification set: ``classnames.txt`` (one
+    class per line, in class-index order), ``zeroshot_classification_templates.txt``
+    (one ``{c}`` template per line), ``dataset_type.txt`` (``classification``),
+    ``test/nshards.txt`` (shard count) and ``test/0.tar``, ... holding
+    ``{key}.jpg`` and ``{key}.cls`` (class index as ASCII text) per sample,
+    keys ``s0000000``, ...; the N samples cycle through the classes so they
+    are balanced.
+``eval/xm3600/images/{image_id}.jpg`` and ``eval/xm3600/captions.jsonl``
+    Crossmodal-3600 layout: one JSON object per line, ``{"image/key":
+    image_id (16 hex digits), lang: {"caption": [...], "caption/tokenized":
+    [...], "caption/tokenized/lowercase": [...]}}`` for every language in
+    ``LANGUAGES``, two short captions per language; the tokenized variants
+    are the captions with words and punctuation separated by spaces.
+``corpus.txt``
+    Every caption string written above (alt-texts, long and short captions in
+    all languages), one per line, for tokenizer training.
+``MANIFEST.json``
+    Seed, arguments, counts and every other file's path, size and SHA-256.
+
+Determinism: training sample ``g`` is drawn from
+``random.Random(f"{seed}-train-{g}")`` and item ``i`` of evaluation set
+``name`` from ``random.Random(f"{seed}-eval-{name}-{i}")``, so evaluation
+scenes are held out from training and the same seed gives byte-identical
+files (tar headers carry no timestamps or owners; nothing records the
+output path or the time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from PIL import Image
+
+from .captions import (
+    LANGUAGES,
+    alt_text,
+    class_name,
+    distinct,
+    long_caption,
+    short_captions,
+    translate_long,
+    translate_short,
+)
+from .scenes import SHAPES, Scene, render, sample_scene
+
+JPEG_QUALITY = 90
+TRANSLATION_LANGUAGES = LANGUAGES[1:]
+LONG_PER_SAMPLE = 2
+SHORT_PER_SAMPLE = 2
+COCO_CAPTIONS_PER_IMAGE = 5
+XM3600_CAPTIONS_PER_LANGUAGE = 2
+ZEROSHOT_SHARD_SIZE = 256
+ZEROSHOT_TEMPLATES = (
+    "a photo of a {c}.",
+    "a drawing of a {c}.",
+    "a cartoon {c}.",
+    "an illustration of a {c}.",
+    "a picture of a small {c}.",
+    "a picture of a large {c}.",
+    "a {c} shape.",
+)
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    """A random stream derived from the seed and a path of names/indices."""
+    return random.Random("-".join(str(p) for p in (seed, *parts)))
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    """Encode an image as JPEG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _json_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def write_tar(path: Path, members: Iterable[tuple[str, bytes]]) -> int:
+    """Atomically write a reproducible tar (no timestamps/owners); returns the member count."""
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    """Create ``out``, refusing (or with ``overwrite``, clearing) a non-empty one."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output path {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"output directory {out} exists and is not empty (use overwrite to replace it)")
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+# ------------------------------------------------------------------ training --
+
+
+def _train_record(seed: int, index: int, image_size: int) -> tuple[dict[str, Any], Image.Image]:
+    """The JSON record and image of training sample ``index``."""
+    rng = _rng(seed, "train", index)
+    scene = sample_scene(rng)
+    caption = alt_text(scene, rng)
+    record = {
+        "key": f"{index:09d}",
+        "caption": caption,
+        "long": distinct(lambda: long_caption(scene, rng), LONG_PER_SAMPLE),
+        "short": short_captions(scene, rng, SHORT_PER_SAMPLE),
+        "translations": {
+            lang: {"short": translate_short(scene, lang, rng), "long": translate_long(scene, lang, rng)}
+            for lang in TRANSLATION_LANGUAGES
+        },
+        "scene": scene.attributes(),
+        "width": image_size,
+        "height": image_size,
+        "status": "success",
+    }
+    return record, render(scene, image_size)
+
+
+def _record_captions(record: dict[str, Any]) -> list[str]:
+    """Every caption string stored in a training record."""
+    texts = [record["caption"], *record["long"], *record["short"]]
+    for translation in record["translations"].values():
+        texts += [translation["short"], translation["long"]]
+    return texts
+
+
+def _train_members(seed: int, indices: range, image_size: int, corpus: list[str]) -> Iterator[tuple[str, bytes]]:
+    """Tar members of the training samples ``indices``; adds their captions to ``corpus``."""
+    for index in indices:
+        record, image = _train_record(seed, index, image_size)
+        corpus.extend(_record_captions(record))
+        key = record["key"]
+        yield f"{key}.jpg", _jpeg(image)
+        yield f"{key}.txt", record["caption"].encode("utf-8")
+        yield f"{key}.json", _json_bytes(record)
+
+
+def _write_train(root: Path, seed: int, shards: int, per_shard: int, image_size: int, corpus: list[str]) -> int:
+    """Write the training shards; returns the number of samples."""
+    root.mkdir(parents=True)
+    for shard in range(shards):
+        indices = range(shard * per_shard, (shard + 1) * per_shard)
+        write_tar(root / f"shard-{shard:05d}.tar", _train_members(seed, indices, image_size, corpus))
+    return shards * per_shard
+
+
+# -------------------------------------------------------------- evaluation --
+
+
+def _eval_scene(seed: int, name: str, index: int, main_shape: str | None = None) -> tuple[Scene, random.Random]:
+    """Scene ``index`` of evaluation set ``name`` and the rng for its captions."""
+    rng = _rng(seed, "eval", name, index)
+    return sample_scene(rng, main_shape), rng
+
+
+def _write_urban1k(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """Urban-1k: ``image/{i}.jpg`` with one long caption in ``caption/{i}.txt``."""
+    (root / "image").mkdir(parents=True)
+    (root / "caption").mkdir()
+    for i in range(1, count + 1):
+        scene, rng = _eval_scene(seed, "urban1k", i)
+        caption = long_caption(scene, rng)
+        (root / "image" / f"{i}.jpg").write_bytes(_jpeg(render(scene, image_size)))
+        (root / "caption" / f"{i}.txt").write_text(caption, encoding="utf-8")
+        corpus.append(caption)
+    return count
+
+
+def coco_tokens(caption: str) -> list[str]:
+    """Karpathy-style tokens: lower-cased alphanumeric words."""
+    return re.findall(r"[a-z0-9]+", caption.lower())
+
+
+def _write_coco(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """COCO Karpathy-style retrieval set with five short captions per image."""
+    (root / "images").mkdir(parents=True)
+    images = []
+    for imgid in range(count):
+        scene, rng = _eval_scene(seed, "coco", imgid)
+        filename = f"demo_{imgid:012d}.jpg"
+        (root / "images" / filename).write_bytes(_jpeg(render(scene, image_size)))
+        captions = short_captions(scene, rng, COCO_CAPTIONS_PER_IMAGE)
+        corpus.extend(captions)
+        sentids = [imgid * COCO_CAPTIONS_PER_IMAGE + k for k in range(COCO_CAPTIONS_PER_IMAGE)]
+        images.append(
+            {
+                "filepath": "images",
+                "sentids": sentids,
+                "filename": filename,
+                "imgid": imgid,
+                "split": "test",
+                "sentences": [
+                    {"tokens": coco_tokens(raw), "raw": raw, "imgid": imgid, "sentid": sentid}
+                    for raw, sentid in zip(captions, sentids)
+                ],
+                "cocoid": imgid,
+            }
+        )
+    (root / "dataset_coco.json").write_bytes(_json_bytes({"images": images, "dataset": "coco"}))
+    return count
+
+
+def _zeroshot_members(seed: int, indices: range, image_size: int) -> Iterator[tuple[str, bytes]]:
+    """Tar members of zero-shot samples; sample ``i`` belongs to class ``i % len(SHAPES)``."""
+    for i in indices:
+        scene, _ = _eval_scene(seed, "zeroshot", i, SHAPES[i % len(SHAPES)])
+        key = f"s{i:07d}"
+        yield f"{key}.jpg", _jpeg(render(scene, image_size))
+        yield f"{key}.cls", str(SHAPES.index(class_name(scene))).encode("ascii")
+
+
+def _write_zeroshot(root: Path, seed: int, count: int, image_size: int) -> int:
+    """CLIP_benchmark-style webdataset classification set over the shape classes."""
+    (root / "test").mkdir(parents=True)
+    (root / "classnames.txt").write_text("".join(f"{name}\n" for name in SHAPES), encoding="utf-8")
+    templates = "".join(f"{t}\n" for t in ZEROSHOT_TEMPLATES)
+    (root / "zeroshot_classification_templates.txt").write_text(templates, encoding="utf-8")
+    (root / "dataset_type.txt").write_text("classification\n", encoding="utf-8")
+    shards = math.ceil(count / ZEROSHOT_SHARD_SIZE)
+    (root / "test" / "nshards.txt").write_text(f"{shards}\n", encoding="utf-8")
+    for shard in range(shards):
+        indices = range(shard * ZEROSHOT_SHARD_SIZE, min(count, (shard + 1) * ZEROSHOT_SHARD_SIZE))
+        write_tar(root / "test" / f"{shard}.tar", _zeroshot_members(seed, indices, image_size))
+    return count
+
+
+def xm3600_tokenized(caption: str) -> str:
+    """The caption with words and punctuation marks separated by single spaces."""
+    return " ".join(re.findall(r"\w+|[^\w\s]", caption))
+
+
+def _xm3600_entry(captions: list[str]) -> dict[str, list[str]]:
+    """One language's captions with their tokenized variants."""
+    tokenized = [xm3600_tokenized(c) for c in captions]
+    return {
+        "caption": captions,
+        "caption/tokenized": tokenized,
+        "caption/tokenized/lowercase": [t.lower() for t in tokenized],
+    }
+
+
+def _write_xm3600(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """Crossmodal-3600-style multilingual set: images plus ``captions.jsonl``."""
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i in range(count):
+        scene, rng = _eval_scene(seed, "xm3600", i)
+        image_id = hashlib.sha256(f"{seed}-xm3600-{i}".encode()).hexdigest()[:16]
+        (root / "images" / f"{image_id}.jpg").write_bytes(_jpeg(render(scene, image_size)))
+        entry: dict[str, Any] = {"image/key": image_id}
+        for lang in LANGUAGES:
+            captions = distinct(lambda: translate_short(scene, lang, rng), XM3600_CAPTIONS_PER_LANGUAGE)
+            corpus.extend(captions)
+            entry[lang] = _xm3600_entry(captions)
+        lines.append(json.dumps(entry, ensure_ascii=False) + "\n")
+    (root / "captions.jsonl").write_text("".join(lines), encoding="utf-8")
+    return count
+
+
+# ------------------------------------------------------------------- driver --
+
+
+def _write_corpus(path: Path, captions: list[str]) -> int:
+    """One caption per line (inner line breaks become spaces); returns the line count."""
+    lines = [" ".join(caption.splitlines()) for caption in captions]
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return len(lines)
+
+
+def _file_list(out: Path) -> list[dict[str, Any]]:
+    """Relative path, size and SHA-256 of every file under ``out``, sorted by path."""
+    files = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        relative = path.relative_to(out).as_posix()
+        files.append({"path": relative, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    return files
+
+
+def _check_positive(**values: int) -> None:
+    """Raise ``ValueError`` unless every value is a positive integer."""
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def write_demo_data(
+    out: Path,
+    seed: int,
+    train_shards: int,
+    samples_per_shard: int,
+    eval_size: int,
+    image_size: int,
+    overwrite: bool,
+) -> dict[str, Any]:
+    """Write the whole demo data set under ``out`` (see the module docstring); return a summary."""
+    out = Path(out)
+    _check_positive(train_shards=train_shards, samples_per_shard=samples_per_shard, eval_size=eval_size)
+    if image_size < 16:
+        raise ValueError(f"image_size must be at least 16, got {image_size}")
+    _prepare_output(out, overwrite)
+    corpus: list[str] = []
+    paths = {
+        "train": out / "train",
+        "urban1k": out / "eval" / "urban1k",
+        "coco": out / "eval" / "coco",
+        "zeroshot": out / "eval" / "zeroshot",
+        "xm3600": out / "eval" / "xm3600",
+        "corpus": out / "corpus.txt",
+        "manifest": out / "MANIFEST.json",
+    }
+    counts = {
+        "train_shards": train_shards,
+        "train_samples": _write_train(paths["train"], seed, train_shards, samples_per_shard, image_size, corpus),
+        "urban1k": _write_urban1k(paths["urban1k"], seed, eval_size, image_size, corpus),
+        "coco_images": _write_coco(paths["coco"], seed, eval_size, image_size, corpus),
+        "coco_captions": eval_size * COCO_CAPTIONS_PER_IMAGE,
+        "zeroshot": _write_zeroshot(paths["zeroshot"], seed, eval_size, image_size),
+        "zeroshot_classes": len(SHAPES),
+        "xm3600": _write_xm3600(paths["xm3600"], seed, eval_size, image_size, corpus),
+        "xm3600_languages": len(LANGUAGES),
+    }
+    counts["corpus_lines"] = _write_corpus(paths["corpus"], corpus)
+    files = _file_list(out)
+    manifest = {
+        "generator": "pipeline.demo",
+        "seed": seed,
+        "arguments": {
+            "train_shards": train_shards,
+            "samples_per_shard": samples_per_shard,
+            "eval_size": eval_size,
+            "image_size": image_size,
+        },
+        "counts": counts,
+        "files": files,
+    }
+    paths["manifest"].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return {
+        "out": str(out),
+        "seed": seed,
+        "counts": counts,
+        "paths": {name: str(path) for name, path in paths.items()},
+        "files": len(files) + 1,  # the manifest itself included
+    }
