@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--layer-cut", type=int, nargs="*", default=None,
                         help="layers L to read at the middle prefix length (default: N/4, N/2, 3N/4, N)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak dense TFLOP/s in --dtype: adds an MFU column (2 FLOPs/param/token)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
 
@@ -101,9 +103,13 @@ def main() -> None:
         row = {"lp": lp, "ls": ls, "captions": len(captions), "naive_cps": len(captions) / t_naive,
                "fda_cps": len(captions) / t_fda, "speedup": t_naive / t_fda, "bound": bound,
                "fda_tokens_per_s": len(captions) * (lp + k * ls) / t_fda}
+        mfu = ""
+        if args.peak_tflops:
+            row["fda_mfu"] = 2 * params * row["fda_tokens_per_s"] / (args.peak_tflops * 1e12)
+            mfu = f" MFU {100 * row['fda_mfu']:.1f}% |"
         rows.append(row)
         print(f"| {lp:.0f} | {ls:.1f} | {len(captions)} | {row['naive_cps']:.2f} | {row['fda_cps']:.2f} | "
-              f"{row['speedup']:.2f}x | {bound:.2f}x | {row['fda_tokens_per_s']:.0f} |", flush=True)
+              f"{row['speedup']:.2f}x | {bound:.2f}x | {row['fda_tokens_per_s']:.0f} |{mfu}", flush=True)
 
     target = args.prefix_lengths[len(args.prefix_lengths) // 2]
     captions = [make_caption(rng, tokenizer, target) for _ in range(args.captions)]

@@ -122,6 +122,6 @@ def read_parquet_metadata(path: str | Path) -> dict:
 
 
 def write_json(obj, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented JSON (keys in insertion order), atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")

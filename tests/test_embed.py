@@ -82,3 +82,40 @@ def test_truncation_is_counted(tiny_llm, tokenizer):
 def test_bad_mode_is_refused(tiny_llm, tokenizer):
     with pytest.raises(ValueError, match="mode"):
         FacetEmbedder(tiny_llm, tokenizer, mode="packed")
+
+
+class MergingTokenizer:
+    """A character tokenizer that, for one facet, merges the caption's closing quote with what precedes it.
+
+    It mimics a BPE merge across the prefix boundary: that facet's tokenisation differs inside the caption part.
+    """
+
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+    MERGED = 3
+
+    def __init__(self, merge_marker: str):
+        self.merge_marker = merge_marker
+
+    def _encode(self, text: str, add_special_tokens: bool) -> list[int]:
+        ids = [4 + ord(c) % 60 for c in text]
+        quote = text.find('".')
+        if self.merge_marker in text and quote > 0:
+            ids[quote - 1: quote + 1] = [self.MERGED]
+        return ([self.bos_token_id] if add_special_tokens else []) + ids
+
+    def __call__(self, text, add_special_tokens=True, return_tensors=None):
+        if isinstance(text, str):
+            ids = self._encode(text, add_special_tokens)
+            return {"input_ids": torch.tensor([ids]) if return_tensors == "pt" else ids}
+        return {"input_ids": [self._encode(t, add_special_tokens) for t in text]}
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_boundary_merge_is_counted_and_results_stay_exact(tiny_llm):
+    marker = 'the oddity in this image means in just one word:"'
+    tokenizer = MergingTokenizer(marker)
+    facets = ["description", marker]
+    embedder = FacetEmbedder(tiny_llm, tokenizer, facets)
+    got = embedder.encode(["A red star", "blue"])
+    assert embedder.stats["prefix_boundary_split"] == 2
+    assert rel_err(got, reference(tiny_llm, tokenizer, ["A red star", "blue"], facets, -1)) <= 1e-4

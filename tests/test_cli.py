@@ -1,0 +1,34 @@
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import build_parser, main
+
+STAGES = ["demo-data", "tiny-llm", "caption", "embed", "train", "evaluate", "report"]
+
+
+def test_every_stage_has_a_subcommand_with_help(capsys):
+    for stage in STAGES:
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([stage, "--help"])
+        assert exit_.value.code == 0
+        assert "usage: flame " + stage in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    flame = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True)
+    assert flame.returncode == 0 and all(s in flame.stdout for s in STAGES)
+
+
+def test_demo_data_refuses_a_non_empty_directory(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("x")
+    assert main(["demo-data", str(tmp_path)]) == 1
+    assert str(tmp_path) in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").exists()
+
+
+def test_facets_flag_takes_a_list(tmp_path):
+    args = build_parser().parse_args(["embed", "a.parquet", "b.parquet", "--llm", "x", "--facets", "colour,spatial"])
+    assert args.facets == ["colour", "spatial"]
+    assert main(["embed", str(tmp_path / "missing.parquet"), "b.parquet", "--llm", "x"]) == 1

@@ -1,0 +1,40 @@
+import pyarrow as pa
+import pytest
+
+from helpers import write_shard
+from pipeline.data import (atomic_path, expand_shards, iter_shard, read_parquet_metadata, shard_name,
+                           write_parquet)
+
+
+def test_iter_shard_groups_members_by_key(tmp_path):
+    shard = write_shard(tmp_path / "x.tar", [{"key": "a", "txt": "one", "json": {"k": 1}}, {"key": "b"}])
+    samples = list(iter_shard(shard))
+    assert [s.key for s in samples] == ["a", "b"]
+    assert samples[0].text() == "one" and samples[0].json() == {"k": 1} and samples[1].json() == {}
+    assert samples[0].image_bytes[:2] == b"\xff\xd8"
+
+
+def test_expand_shards_braces_and_globs(tmp_path):
+    for i in range(3):
+        (tmp_path / f"{i:05d}.tar").write_bytes(b"")
+    assert [p.name for p in expand_shards(f"{tmp_path}/{{00000..00001}}.tar")] == ["00000.tar", "00001.tar"]
+    assert len(expand_shards(f"{tmp_path}/*.tar")) == 3
+    with pytest.raises(FileNotFoundError, match="nothing"):
+        expand_shards(f"{tmp_path}/nothing*.tar")
+    assert shard_name(tmp_path / "shard-00003.tar") == "shard-00003"
+
+
+def test_atomic_path_keeps_nothing_on_failure(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(tmp_path / "f.txt") as tmp:
+        tmp.write_text("whole")
+    assert (tmp_path / "f.txt").read_text() == "whole" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_parquet_metadata_round_trip(tmp_path):
+    write_parquet(pa.table({"a": [1]}), tmp_path / "t.parquet", {"x": [1, 2]})
+    assert read_parquet_metadata(tmp_path / "t.parquet") == {"x": [1, 2]}
