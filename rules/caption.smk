@@ -12,7 +12,7 @@ rule caption:
         f"{RESULTS}/logs/caption/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/caption/{{shard}}.tsv"
-    threads: 1
+    threads: stage_threads("caption")
     resources:
         **stage_resources("caption"),
     conda:

@@ -48,6 +48,11 @@ def benchmark(name):
     return config["evaluate"]["benchmarks"][name]
 
 
+def stage_threads(stage):
+    """CPU threads of a stage's jobs (torch's intra-op threads via OMP_NUM_THREADS), from config[stage]['threads']."""
+    return config[stage]["threads"]
+
+
 def stage_resources(stage):
     """Snakemake resources of a stage, from config[stage]['resources']."""
     return dict(config[stage]["resources"])

@@ -13,10 +13,10 @@ rule embed:
         f"{RESULTS}/logs/embed/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embed/{{shard}}.tsv"
-    threads: 1
+    threads: stage_threads("embed")
     resources:
         **stage_resources("embed"),
     conda:
         "../envs/embed.yaml"
     shell:
-        "flame embed {input.captions} {output} {params.flags} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} flame embed {input.captions} {output} {params.flags} > {log} 2>&1"

@@ -17,13 +17,13 @@ rule evaluate:
         f"{RESULTS}/logs/evaluate/{{benchmark}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{benchmark}}.tsv"
-    threads: 1
+    threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
     conda:
         "../envs/evaluate.yaml"
     shell:
-        "flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
+        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
         " --data {params.path} --facets '{params.facets}' --out {output} {params.runtime} > {log} 2>&1"
 
 

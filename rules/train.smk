@@ -16,11 +16,11 @@ rule train:
         f"{RESULTS}/logs/train.log",
     benchmark:
         f"{RESULTS}/benchmarks/train.tsv"
-    threads: 2
+    threads: stage_threads("train")
     resources:
         **stage_resources("train"),
     conda:
         "../envs/train.yaml"
     shell:
-        "{params.launcher} train --shards {input.shards} --embeddings {input.embeddings}"
+        "OMP_NUM_THREADS={threads} {params.launcher} train --shards {input.shards} --embeddings {input.embeddings}"
         " --out {output} --state-dir {params.state} {params.flags} > {log} 2>&1"
