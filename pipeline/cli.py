@@ -1,4 +1,4 @@
-"""The ``flame`` command: one subcommand per stage, so every stage runs with or without Snakemake.
+"""The `flame` command: one subcommand per stage, so every stage runs with or without Snakemake.
 
     flame demo-data OUT        synthetic images + captions in the training and benchmark formats
     flame tiny-llm OUT         a tiny Mistral-style LLM with a locally trained tokenizer
