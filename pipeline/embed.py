@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from pipeline.prompts import FacetSpec, build_caption_part, build_prompts, resolve_facets
+from pipeline.prompts import FacetSpec, build_caption_part, build_prefix, resolve_facets
 
 MODES = ("fda", "naive")
 
@@ -146,7 +146,8 @@ class FacetEmbedder:
         return self.tokenizer.decode(ids[: self.max_caption_tokens])
 
     def _tokenize(self, caption: str) -> _Tokenized:
-        rows = self.tokenizer(build_prompts(caption, self.facets))["input_ids"]
+        prefix = build_prefix(caption)
+        rows = self.tokenizer([prefix + suffix for suffix in self.suffixes])["input_ids"]
         shared = min(_common_prefix_length(rows), min(len(r) for r in rows) - 1)  # every suffix keeps >= 1 token
         caption_tokens = len(self.tokenizer(build_caption_part(caption))["input_ids"])
         if shared < caption_tokens - 1:  # the closing quote may merge with what follows it; more may not
