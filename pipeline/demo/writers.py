@@ -57,7 +57,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import random
 import re
 import shutil
@@ -66,6 +65,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from PIL import Image
+
+from pipeline.data import atomic_path
 
 from .captions import (
     LANGUAGES,
@@ -116,9 +117,8 @@ def _json_bytes(obj: Any) -> bytes:
 
 def write_tar(path: Path, members: Iterable[tuple[str, bytes]]) -> int:
     """Atomically write a reproducible tar (no timestamps/owners); returns the member count."""
-    tmp = path.with_name(path.name + ".tmp")
     count = 0
-    with open(tmp, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    with atomic_path(path) as tmp, tarfile.open(tmp, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
@@ -126,7 +126,6 @@ def write_tar(path: Path, members: Iterable[tuple[str, bytes]]) -> int:
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
             count += 1
-    os.replace(tmp, path)
     return count
 
 
