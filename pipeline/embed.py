@@ -147,31 +147,38 @@ class FacetEmbedder:
 
     def _tokenize(self, caption: str) -> _Tokenized:
         prefix = build_prefix(caption)
-        rows = self.tokenizer([prefix + suffix for suffix in self.suffixes])["input_ids"]
+        *rows, caption_part = self.tokenizer([prefix + suffix for suffix in self.suffixes]
+                                             + [build_caption_part(caption)])["input_ids"]
         shared = min(_common_prefix_length(rows), min(len(r) for r in rows) - 1)  # every suffix keeps >= 1 token
-        caption_tokens = len(self.tokenizer(build_caption_part(caption))["input_ids"])
-        if shared < caption_tokens - 1:  # the closing quote may merge with what follows it; more may not
+        if shared < len(caption_part) - 1:  # the closing quote may merge with what follows it; more may not
             self.stats["prefix_boundary_split"] += 1
         return _Tokenized(prefix=list(rows[0][:shared]), suffixes=[list(r[shared:]) for r in rows])
 
     # ---- batching -----------------------------------------------------------------------------------------------
-    def _padded_cost(self, items: Sequence[_Tokenized]) -> int:
-        """Tokens a forward batch of ``items`` processes, padding included."""
-        n = len(items)
+    def _padded_cost(self, n: int, longest: tuple[int, int, int]) -> int:
+        """Tokens a forward batch of ``n`` captions processes, padding included.
+
+        ``longest`` holds the batch's longest (prefix, suffix, full prompt) in tokens.
+        """
+        prefix, suffix, full = longest
         if self.mode == "naive":
-            return n * self.num_facets * max(max(t.full_lengths) for t in items)
-        longest_suffix = max(len(s) for t in items for s in t.suffixes)
-        return n * (max(len(t.prefix) for t in items) + self.num_facets * longest_suffix)
+            return n * self.num_facets * full
+        return n * (prefix + self.num_facets * suffix)
 
     def _batches(self, items: Sequence[_Tokenized]) -> Iterator[list[int]]:
         """Indices of ``items`` in batches of similar length whose padded cost stays within the token budget."""
         order = sorted(range(len(items)), key=lambda i: max(items[i].full_lengths), reverse=True)
         batch: list[int] = []
+        longest = (0, 0, 0)
         for i in order:
-            if batch and self._padded_cost([items[j] for j in batch + [i]]) > self.token_budget:
+            item = items[i]
+            own = (len(item.prefix), max(len(s) for s in item.suffixes), max(item.full_lengths))
+            grown = tuple(max(a, b) for a, b in zip(longest, own))
+            if batch and self._padded_cost(len(batch) + 1, grown) > self.token_budget:
                 yield batch
-                batch = []
+                batch, grown = [], own
             batch.append(i)
+            longest = grown
         if batch:
             yield batch
 
