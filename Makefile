@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/snakemake --profile profiles/local
+	$(BIN)/snakemake --profile profiles/local --configfile config/demo.yaml
 	@echo
 	@echo "Report: $(abspath results/demo/report/report.md)"
 
@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
 clean:
 	rm -rf results/demo state/demo data/demo models/tiny-llm .snakemake

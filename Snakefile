@@ -1,8 +1,7 @@
 # flame-pipeline: caption -> embed -> train -> evaluate -> report, one rule file per stage.
-#   snakemake --profile profiles/local                              # the demo (config/config.yaml)
-#   snakemake --profile profiles/slurm --configfile config/cc3m.yaml  # a real run on SLURM
-
-configfile: "config/config.yaml"
+# There is no default config: each config is complete on its own, so a real run never inherits demo keys.
+#   snakemake --profile profiles/local --configfile config/demo.yaml   # the demo (`make demo`)
+#   snakemake --profile profiles/slurm --configfile config/cc3m.yaml   # a real run on SLURM
 
 
 include: "rules/common.smk"

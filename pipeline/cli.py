@@ -19,11 +19,17 @@ from pathlib import Path
 EVAL_READERS = ("urban1k", "coco", "wds_classification")
 
 
-def _json_arg(text: str):
+SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, keys as in a config's `{stage}:` "
+                 "section (see pipeline/schema.yaml: $defs/{stage}_settings); missing keys take the schema's defaults.")
+
+
+def read_document(text: str) -> dict:
+    from pipeline.settings import read_document as read
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text!r}") from err
+        return read(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _facets_arg(text: str):
@@ -56,39 +62,42 @@ def cmd_caption(args) -> None:
     print(f"{args.shard}: {dict(counts)}")
 
 
+def _execution(args, definition: str, flags: tuple[str, ...]) -> dict:
+    """The speed-only flags that were given, validated against ``$defs/<definition>`` (defaults from the schema)."""
+    from pipeline.settings import validate_document
+
+    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    return validate_document(definition, given, "flags " + ", ".join("--" + n.replace("_", "-") for n in flags))
+
+
 def cmd_embed(args) -> None:
     from pipeline.embed import FacetEmbedder
     from pipeline.embed_shard import embed_captions_file
     from pipeline.llm import load_llm
+    from pipeline.settings import validate_document
 
+    settings = validate_document("embed_settings", args.settings, "--settings")
+    execution = _execution(args, "embed_execution", ("token_budget",))
     if not args.captions.exists():
         raise FileNotFoundError(f"{args.captions}: captions file not found")
-    model, tokenizer = load_llm(args.llm, revision=args.revision, dtype=args.dtype, device=args.device,
-                                trust_remote_code=args.trust_remote_code)
-    embedder = FacetEmbedder(model, tokenizer, args.facets, layer=args.layer, mode=args.mode,
-                             token_budget=args.token_budget, max_caption_tokens=args.max_caption_tokens)
-    llm_meta = {"llm": args.llm, "revision": args.revision, "llm_dtype": str(next(model.parameters()).dtype)}
-    counts = embed_captions_file(args.captions, args.out, embedder, args.sources, normalize=not args.no_normalize,
-                                 llm_meta=llm_meta)
+    model, tokenizer = load_llm(settings["llm"], revision=settings["revision"], dtype=settings["dtype"],
+                                device=args.device, trust_remote_code=settings["trust_remote_code"])
+    embedder = FacetEmbedder(model, tokenizer, settings["facets"], layer=settings["layer"], mode=settings["mode"],
+                             token_budget=execution["token_budget"],
+                             max_caption_tokens=settings["max_caption_tokens"])
+    llm_meta = {"llm": settings["llm"], "revision": settings["revision"],
+                "llm_dtype": str(next(model.parameters()).dtype)}
+    counts = embed_captions_file(args.captions, args.out, embedder, settings["sources"],
+                                 normalize=settings["normalize"], llm_meta=llm_meta)
     print(f"{args.captions}: {dict(counts)}")
 
 
 def cmd_train(args) -> None:
-    from pipeline.data import shard_name
-    from pipeline.train import TrainConfig, train
+    from pipeline.train import TrainExecution, TrainSettings, pair_shards, train
 
-    embeddings = {shard_name(p): p for p in args.embeddings}
-    pairs = []
-    for shard in args.shards:
-        if shard_name(shard) not in embeddings:
-            raise FileNotFoundError(f"no embeddings file for shard {shard} among --embeddings")
-        pairs.append((shard, embeddings[shard_name(shard)]))
-    cfg = TrainConfig(vision=args.vision, sources=args.sources, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, weight_decay=args.weight_decay, betas=tuple(args.betas),
-                      warmup_steps=args.warmup_steps, precision=args.precision, grad_accum=args.grad_accum,
-                      num_workers=args.num_workers, shuffle_buffer=args.shuffle_buffer, seed=args.seed)
-    summary = train(pairs, args.out, args.state_dir, cfg)
-    print(f"trained {summary['steps']} steps in {summary['seconds']} s, final loss {summary['final_loss']:.4f}")
+    settings = TrainSettings.from_document(args.settings, "--settings")
+    execution = TrainExecution(**_execution(args, "train_execution", ("num_workers", "checkpoint_every")))
+    train(pair_shards(args.shards, args.embeddings), args.out, args.state_dir, settings, execution)
 
 
 def cmd_evaluate(args) -> None:
@@ -98,8 +107,9 @@ def cmd_evaluate(args) -> None:
     from pipeline.evaluate.retrieval import evaluate_retrieval
     from pipeline.evaluate.zeroshot import evaluate_zeroshot
 
+    execution = _execution(args, "evaluate_execution", ("token_budget",))
     model = FlameModel.load(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
-                            token_budget=args.token_budget)
+                            token_budget=execution["token_budget"])
     if args.format == "wds_classification":
         task, metrics = "zeroshot_classification", evaluate_zeroshot(
             model, readers.read_wds_classification(args.data), facets=args.facets)
@@ -166,44 +176,32 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(facet-decoupled attention) and write the embeddings as Parquet.")
     p.add_argument("captions", type=Path, help="captions .parquet from `flame caption`")
     p.add_argument("out", type=Path, help="output .parquet")
-    p.add_argument("--llm", required=True, help="LLM directory or hub id (from_pretrained)")
-    p.add_argument("--revision", default=None, help="hub revision of the LLM")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's own code from the hub")
-    p.add_argument("--facets", type=_facets_arg, default="long",
-                   help="facet set (long, short, all) or comma-separated facet names / custom suffixes")
-    p.add_argument("--layer", type=int, default=-1, help="-1: final hidden state; L>=1: hidden_states[L]")
-    p.add_argument("--mode", default="fda", choices=["fda", "naive"],
-                   help="fda: shared prefix, decoupled suffixes; naive: K separate sequences")
-    p.add_argument("--sources", nargs="+", default=["raw", "short", "long"], help="which captions to embed")
-    p.add_argument("--token-budget", type=int, default=8192, help="padded tokens per forward batch")
-    p.add_argument("--max-caption-tokens", type=int, default=512, help="longer captions are truncated (counted)")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-    p.add_argument("--no-normalize", action="store_true", help="store embeddings without L2 normalisation")
+    p.add_argument("--settings", type=read_document, required=True, metavar="JSON|FILE",
+                   help=SETTINGS_HELP.format(stage="embed") + ' Example: \'{"llm": "models/tiny-llm", "layer": -1}\'.')
+    p.add_argument("--token-budget", type=int, default=None,
+                   help="padded tokens per LLM batch (speed only; default from the schema)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("train", formatter_class=fmt, help="train the vision tower + projector",
                        description="Contrastive training of a timm ViT + MLP projector against precomputed facet "
-                                   "embeddings. Use `accelerate launch -m pipeline.cli train ...` for several GPUs.")
+                                   "embeddings. Use `accelerate launch --multi_gpu --num_processes N -m pipeline.cli "
+                                   "train ...` for N GPUs (or N gloo processes on CPU). Rerunning with the same "
+                                   "settings and inputs resumes from the newest checkpoint in --state-dir; other "
+                                   "settings or changed inputs discard it.")
     p.add_argument("--shards", type=Path, nargs="+", required=True, help="image shards (.tar)")
     p.add_argument("--embeddings", type=Path, nargs="+", required=True,
                    help="embeddings .parquet, one per shard, matched by shard name")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
     p.add_argument("--state-dir", type=Path, required=True, help="checkpoints and logs (resume state)")
-    p.add_argument("--vision", type=_json_arg, required=True,
-                   help='JSON: {"model": timm name, "image_size": N, "patch_size": N, "kwargs": {...}}')
-    p.add_argument("--sources", nargs="+", default=["raw", "short", "long"], help="caption sources to train on")
-    p.add_argument("--epochs", type=int, default=1, help="passes over the data")
-    p.add_argument("--batch-size", type=int, default=32, help="images per process and step")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW)")
-    p.add_argument("--weight-decay", type=float, default=0.5, help="AdamW weight decay (matrices only)")
-    p.add_argument("--betas", type=float, nargs=2, default=[0.9, 0.95], help="AdamW betas")
-    p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps, then cosine decay")
-    p.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"], help="mixed precision")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    p.add_argument("--num-workers", type=int, default=0, help="data loader worker processes")
-    p.add_argument("--shuffle-buffer", type=int, default=1000, help="samples in the shuffle buffer")
-    p.add_argument("--seed", type=int, default=0, help="initialisation and data-order seed")
+    p.add_argument("--settings", type=read_document, required=True, metavar="JSON|FILE",
+                   help=SETTINGS_HELP.format(stage="train") + ' Example: \'{"vision": {"model": '
+                        '"vit_tiny_patch16_224", "image_size": 64, "patch_size": 8}, "epochs": 2}\'.')
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="data loader workers per process (never changes the weights, but a checkpoint resumes "
+                        "only with the same value; default from the schema)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
@@ -216,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="result .json")
     p.add_argument("--facets", type=_facets_arg, default="long", help="facet prompts for the text side")
     p.add_argument("--llm", default=None, help="override the LLM path/id recorded in the model")
-    p.add_argument("--token-budget", type=int, default=8192, help="padded tokens per LLM batch")
-    p.add_argument("--dtype", default="auto", help="LLM dtype")
+    p.add_argument("--token-budget", type=int, default=None,
+                   help="padded tokens per LLM batch (speed only; default from the schema)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="LLM dtype")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
     p.set_defaults(func=cmd_evaluate)
 

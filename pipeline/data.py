@@ -105,12 +105,19 @@ def atomic_path(final: str | Path):
             os.unlink(tmp)
 
 
-def write_parquet(table: pa.Table, path: str | Path, metadata: dict) -> None:
-    """Write ``table`` atomically with ``metadata`` (JSON) under the schema key ``flame``."""
+def write_parquet(table: pa.Table, path: str | Path, metadata: dict, row_group_bytes: int | None = None) -> None:
+    """Write ``table`` atomically with ``metadata`` (JSON) under the schema key ``flame``.
+
+    ``row_group_bytes``: aim for row groups of about this many (uncompressed) bytes, so a reader can fetch rows
+    without decoding the whole file; default: pyarrow's row count.
+    """
     meta = dict(table.schema.metadata or {})
     meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
+    rows = None
+    if row_group_bytes is not None and len(table):
+        rows = max(1, row_group_bytes * len(table) // max(1, table.nbytes))
     with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        pq.write_table(table.replace_schema_metadata(meta), tmp, row_group_size=rows)
 
 
 def read_parquet_metadata(path: str | Path) -> dict:

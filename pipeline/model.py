@@ -76,13 +76,3 @@ class FlameVisionModel(nn.Module):
         model = cls(config["vision"], config["dim"])
         model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
         return model.eval(), config
-
-
-def image_transform(image_size: int, train: bool):
-    """timm's preprocessing for ``image_size`` (CLIP mean/std; random resized crop when training)."""
-    from timm.data import create_transform
-    from timm.data.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-
-    return create_transform(input_size=(3, image_size, image_size), is_training=train, mean=OPENAI_CLIP_MEAN,
-                            std=OPENAI_CLIP_STD, interpolation="bicubic", scale=(0.9, 1.0) if train else None,
-                            hflip=0.0, auto_augment=None, crop_pct=1.0)

@@ -1,190 +1,301 @@
 """Train stage: the vision tower + projector against precomputed facet embeddings (the LLM is never loaded).
 
-Data: pairs of (image shard ``.tar``, embeddings ``.parquet``) joined by key. Per image and step one of its caption
-rows (``raw``, ``short_i``, ``long_i``, restricted to ``sources``) is drawn; its K facet embeddings are the targets of
-the per-facet InfoNCE loss. Devices, mixed precision and processes come from ``accelerate``; each process reads its
-own subset of shards. Checkpoints go to ``state_dir`` at every epoch end; a rerun with the same settings resumes
-after the last finished epoch.
+One optimizer step = ``grad_accum`` micro-batches of ``batch_size`` images on each of the ``P`` processes; the
+contrastive batch is all ``batch_size x P x grad_accum`` of them (features gathered across processes with
+gradients, earlier micro-batches' features cached as in open_clip's ``accum_freq``). Each epoch runs
+``images // (batch_size x P x grad_accum)`` steps on every process (``pipeline.train_data``). The learning rate
+follows warm-up + cosine in optimizer steps, independent of ``P``. State is checkpointed every
+``checkpoint_every`` steps and at each epoch end (``pipeline.checkpoints``); a rerun with the same fingerprint
+resumes from the newest checkpoint and reaches bit-identical weights on CPU. A non-finite loss stops the run before
+the weights change, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
 
-import json
+import csv
 import math
-import random
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import torch
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from accelerate.utils import gather_object, set_seed
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 
-from pipeline.data import decode_image, iter_shard, read_parquet_metadata, shard_name, write_json
-from pipeline.embed_shard import read_embeddings
+from pipeline.checkpoints import CheckpointStore, fingerprint
+from pipeline.data import read_parquet_metadata, shard_name, write_json
 from pipeline.loss import facet_info_nce
-from pipeline.model import FlameVisionModel, image_transform
+from pipeline.model import FlameVisionModel
+from pipeline.settings import validate_document
+from pipeline.train_data import Batch, ShardPair, StreamState, TrainStream, count_images
+
+METRICS_FIELDS = ("step", "epoch", "loss", "lr", "temperature", "images_per_s")
 
 
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters (defaults: the demo; the paper's are in config/cc3m.yaml)."""
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that changes the trained weights; meanings, bounds and defaults: ``$defs/train_settings`` in
+    ``pipeline/schema.yaml``. Build with :meth:`from_document`."""
 
-    vision: dict = field(default_factory=lambda: {"model": "vit_tiny_patch16_224", "image_size": 64,
-                                                   "patch_size": 8, "kwargs": {}})
-    sources: list[str] = field(default_factory=lambda: ["raw", "short", "long"])
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 0.5
-    betas: tuple[float, float] = (0.9, 0.95)
-    warmup_steps: int = 0
-    precision: str = "no"
-    grad_accum: int = 1
-    num_workers: int = 0
-    shuffle_buffer: int = 1000
-    seed: int = 0
+    vision: dict
+    sources: list[str]
+    epochs: int
+    batch_size: int
+    grad_accum: int
+    lr: float
+    weight_decay: float
+    betas: list[float]
+    warmup_steps: int
+    precision: str
+    shuffle_buffer: int
+    seed: int
 
-
-class ShardPairDataset(IterableDataset):
-    """Yields ``(image [3, H, W], facet targets [K, D] float32)`` from (tar, parquet) pairs; reshuffled per epoch."""
-
-    def __init__(self, pairs: list[tuple[Path, Path]], image_size: int, sources: list[str], seed: int,
-                 shuffle_buffer: int, rank: int = 0, world_size: int = 1):
-        self.pairs, self.sources, self.seed = pairs, sources, seed
-        self.shuffle_buffer, self.rank, self.world_size = shuffle_buffer, rank, world_size
-        self.transform = image_transform(image_size, train=True)
-        self.epoch = 0
-
-    def _targets(self, parquet: Path) -> dict[str, list]:
-        keys, labels, emb = read_embeddings(parquet)
-        index: dict[str, list] = {}
-        for key, label, vector in zip(keys, labels, emb):
-            if label.split("_")[0] in self.sources:
-                index.setdefault(key, []).append(vector)
-        return index
-
-    def _samples(self, rng: random.Random) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        pairs = self.pairs[:]
-        rng.shuffle(pairs)
-        worker = get_worker_info()
-        stride, offset = self.world_size, self.rank
-        if worker is not None:
-            stride, offset = stride * worker.num_workers, offset * worker.num_workers + worker.id
-        for tar, parquet in pairs[offset::stride]:
-            targets = self._targets(parquet)
-            for sample in iter_shard(tar):
-                image = decode_image(sample.image_bytes)
-                if image is None:
-                    continue  # unreadable: the caption stage skipped it too
-                if sample.key not in targets:
-                    raise KeyError(f"{tar}: sample key {sample.key!r} has no embedding for sources {self.sources} "
-                                   f"in {parquet}")
-                vector = rng.choice(targets[sample.key])
-                yield self.transform(image), torch.from_numpy(vector.astype("float32"))
-
-    def __iter__(self):
-        rng = random.Random(f"{self.seed}-{self.epoch}")
-        buffer: list = []
-        for item in self._samples(rng):
-            buffer.append(item)
-            if len(buffer) >= self.shuffle_buffer:
-                yield buffer.pop(rng.randrange(len(buffer)))
-        rng.shuffle(buffer)
-        yield from buffer
+    @classmethod
+    def from_document(cls, document: dict, where: str = "train settings") -> TrainSettings:
+        return cls(**validate_document("train_settings", document, where))
 
 
-def count_images(parquets: list[Path]) -> int:
-    """Images with at least one embedded caption in the embeddings files ``parquets``."""
-    return sum(len(set(pq.read_table(p, columns=["key"]).column("key").to_pylist())) for p in parquets)
+@dataclass(frozen=True)
+class TrainExecution:
+    """Settings that never change the weights (``$defs/train_execution``)."""
+
+    num_workers: int
+    checkpoint_every: int
+
+    @classmethod
+    def from_document(cls, document: dict, where: str = "train execution") -> TrainExecution:
+        return cls(**validate_document("train_execution", document, where))
 
 
-def _lr_lambda(warmup: int, total: int):
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return schedule
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite (a bad value in the data, or a learning rate too high)."""
 
 
-def train(pairs: list[tuple[Path, Path]], out: Path, state_dir: Path, cfg: TrainConfig) -> dict:
-    """Train on ``pairs`` and save the model to ``out``. Returns a summary (steps, final loss, seconds)."""
-    for tar, parquet in pairs:
-        if shard_name(tar) != shard_name(parquet):
-            raise ValueError(f"shard {tar} is paired with embeddings of another shard: {parquet}")
-    meta = read_parquet_metadata(pairs[0][1])
-    accelerator = Accelerator(mixed_precision=cfg.precision, gradient_accumulation_steps=cfg.grad_accum)
-    torch.manual_seed(cfg.seed)
-    model = FlameVisionModel(cfg.vision, dim=meta["dim"])
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=tuple(cfg.betas))
-    global_batch = cfg.batch_size * accelerator.num_processes * cfg.grad_accum
-    steps_per_epoch = max(1, count_images([p for _, p in pairs]) // global_batch)
-    total_steps = steps_per_epoch * cfg.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.warmup_steps, total_steps))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+class TrainProgress:
+    """Where this process stands: epoch, global step, step in epoch, every stream's state, skip totals.
 
-    dataset = ShardPairDataset(pairs, cfg.vision["image_size"], cfg.sources, cfg.seed, cfg.shuffle_buffer,
-                               accelerator.process_index, accelerator.num_processes)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, drop_last=True)
+    Registered with accelerate's checkpointing; :meth:`gather` must run on every process before a save, so the
+    main process writes all processes' progress and each process reads back its own.
+    """
 
-    state_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = state_dir / "checkpoint.pt"
-    fingerprint = json.dumps({"cfg": asdict(cfg), "pairs": [[str(a), str(b)] for a, b in pairs]}, sort_keys=True)
-    start_epoch, step = 0, 0
-    if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if saved["fingerprint"] == fingerprint:
-            accelerator.unwrap_model(model).load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            start_epoch, step = saved["epoch"] + 1, saved["step"]
-            accelerator.print(f"resuming after epoch {saved['epoch']} (step {step}) from {checkpoint}")
-        else:
-            accelerator.print(f"{checkpoint} was written with other settings: starting afresh")
+    def __init__(self, rank: int, processes: int):
+        self.rank, self.processes = rank, processes
+        self.epoch = self.step = self.step_in_epoch = 0
+        self.streams: dict[int, StreamState] = {}
+        self.skipped = {"missing_embedding": 0, "unreadable": 0}
+        self._gathered: list[dict] = []
 
-    log_path = state_dir / "log.jsonl"
-    started, loss_value = time.perf_counter(), float("nan")
-    model.train()
-    for epoch in range(start_epoch, cfg.epochs):
-        dataset.epoch = epoch
-        for images, targets in loader:
-            images, targets = images.to(accelerator.device), targets.to(accelerator.device)
-            with accelerator.accumulate(model):
-                features = model(images)
-                loss = facet_info_nce(features, targets.to(features.dtype),
-                                      accelerator.unwrap_model(model).logit_scale)
-                accelerator.backward(loss)
+    def local(self) -> dict:
+        return {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch,
+                "streams": {str(s): state.as_list() for s, state in self.streams.items()},
+                "skipped": dict(self.skipped)}
+
+    def gather(self) -> None:
+        self._gathered = gather_object([self.local()])
+
+    def state_dict(self) -> dict:
+        return {"processes": self._gathered}
+
+    def load_state_dict(self, state: dict) -> None:
+        ranks = state["processes"]
+        if len(ranks) != self.processes:
+            raise ValueError(f"checkpoint written by {len(ranks)} processes, resuming with {self.processes}")
+        mine = ranks[self.rank]
+        self.epoch, self.step, self.step_in_epoch = mine["epoch"], mine["step"], mine["step_in_epoch"]
+        self.streams = {int(s): StreamState(*state) for s, state in mine["streams"].items()}
+        self.skipped = dict(mine["skipped"])
+
+    def consumed(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            self.streams[batch.stream] = batch.state
+
+    def end_epoch(self) -> None:
+        for state in self.streams.values():
+            self.skipped["missing_embedding"] += state.missing
+            self.skipped["unreadable"] += state.unreadable
+        self.epoch, self.step_in_epoch, self.streams = self.epoch + 1, 0, {}
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Multiplier of the peak LR for optimizer step ``step`` (0-based): linear warm-up, then cosine to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def contrastive_step(accelerator: Accelerator, model, micro_batches: list[Batch]) -> torch.Tensor:
+    """Forward and backward for one optimizer step over ``micro_batches`` (this process's part); returns the loss.
+
+    With one micro-batch this is plain gather-with-gradients InfoNCE. With J > 1, the features of all J are first
+    computed without gradients; then micro-batch j is recomputed with gradients and the loss of the whole batch
+    (live features for j, cached ones for the rest) is back-propagated, so the summed gradients equal those of one
+    batch of J micro-batches. The temperature's gradient is taken once (in the last pass); gradients are
+    synchronised across processes only in the last pass.
+    """
+    raw = accelerator.unwrap_model(model)
+    targets = torch.cat([b.targets for b in micro_batches]).to(accelerator.device)
+    images = [b.images.to(accelerator.device) for b in micro_batches]
+    if len(images) == 1:
+        features = model(images[0])
+        loss = facet_info_nce(features, targets.to(features.dtype), raw.logit_scale)
+        accelerator.backward(loss)
+        return loss.detach()
+    with torch.no_grad():
+        cached = [model(x) for x in images]
+    last = len(images) - 1
+    for j, x in enumerate(images):
+        with accelerator.no_sync(model) if j < last else nullcontext():
+            live = model(x)
+            features = torch.cat([*cached[:j], live, *cached[j + 1:]])
+            scale = raw.logit_scale if j == last else raw.logit_scale.detach()
+            loss = facet_info_nce(features, targets.to(features.dtype), scale)
+            accelerator.backward(loss)
+    return loss.detach()
+
+
+def pair_shards(shards: list[Path], embeddings: list[Path]) -> list[ShardPair]:
+    """Pair every shard with the embeddings file of the same shard name; raises naming an unpaired shard."""
+    by_name = {shard_name(p): Path(p) for p in embeddings}
+    pairs = []
+    for shard in shards:
+        if shard_name(shard) not in by_name:
+            raise FileNotFoundError(f"no embeddings file for shard {shard} among the embeddings given")
+        pairs.append(ShardPair(Path(shard), by_name[shard_name(shard)]))
+    return pairs
+
+
+def _append_metrics(path: Path, rows: list[dict]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the metrics rows up to optimizer step ``step`` (a resumed run rewrites the rows after it)."""
+    if not path.exists():
+        return
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+    path.unlink()
+    _append_metrics(path, rows)
+
+
+def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSettings,
+          execution: TrainExecution) -> dict:
+    """Train on ``pairs``, save the model to ``out``; returns the summary (also ``out/train_summary.json``)."""
+    # cpu=True without a GPU: accelerate otherwise ignores the processes of `accelerate launch` (gloo) on a CPU host
+    accelerator = Accelerator(mixed_precision=settings.precision, cpu=not torch.cuda.is_available())
+    processes, rank = accelerator.num_processes, accelerator.process_index
+    meta = read_parquet_metadata(pairs[0].embeddings)
+    images_total = count_images(pairs, settings.sources)
+    global_batch = settings.batch_size * processes * settings.grad_accum
+    steps_per_epoch = images_total // global_batch
+    if steps_per_epoch == 0:
+        raise ValueError(f"{images_total} images have embeddings for sources {settings.sources}, fewer than one "
+                         f"step's batch of {global_batch} (batch_size {settings.batch_size} x {processes} "
+                         f"processes x grad_accum {settings.grad_accum}): lower train.batch_size")
+    total_steps = steps_per_epoch * settings.epochs
+
+    set_seed(settings.seed)
+    model = FlameVisionModel(settings.vision, dim=meta["dim"])
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr,
+                                  betas=tuple(settings.betas))
+    # Not prepared: accelerate would step a prepared scheduler once per process per optimizer step.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, settings.warmup_steps, total_steps))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    progress = TrainProgress(rank, processes)
+    accelerator.register_for_checkpointing(scheduler, progress)
+
+    store = CheckpointStore(state_dir, accelerator)
+    latest = store.open(fingerprint(asdict(settings), pairs, processes, execution.num_workers))
+    if latest is not None:
+        accelerator.load_state(str(latest))
+        accelerator.print(f"resuming from {latest} (epoch {progress.epoch + 1}, step {progress.step})")
+    resumed_from = progress.step
+    if accelerator.is_main_process:
+        _truncate_metrics(store.metrics, progress.step)
+
+    stream = TrainStream(pairs, settings.sources, settings.vision["image_size"], settings.batch_size,
+                         settings.shuffle_buffer, settings.seed, rank, steps_per_epoch * settings.grad_accum)
+    loader = DataLoader(stream, batch_size=None, num_workers=execution.num_workers)
+    raw_model = accelerator.unwrap_model(model)
+    started, loss_value, images_seen = time.perf_counter(), float("nan"), 0
+    with tqdm(total=total_steps, initial=progress.step, desc="train", unit="step",
+              disable=not accelerator.is_main_process) as bar:
+        model.train()
+        while progress.epoch < settings.epochs:
+            stream.start_epoch(progress.epoch, progress.step_in_epoch * settings.grad_accum, progress.streams)
+            batches, rows = iter(loader), []
+            for _ in range(progress.step_in_epoch, steps_per_epoch):
+                step_started = time.perf_counter()
+                micro = [next(batches) for _ in range(settings.grad_accum)]
+                loss = accelerator.reduce(contrastive_step(accelerator, model, micro), "mean")
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise TrainingDiverged(
+                        f"non-finite loss ({loss_value}) at step {progress.step + 1} (epoch {progress.epoch + 1}); "
+                        f"the weights were not updated and the last good checkpoint in {store.checkpoints} is kept. "
+                        f"Check the embeddings for NaN/inf rows or lower train.lr")
+                lr = scheduler.get_last_lr()[0]  # the rate this step uses
                 optimizer.step()
                 scheduler.step()
-                optimizer.zero_grad()
-            with torch.no_grad():
-                accelerator.unwrap_model(model).logit_scale.clamp_(0, math.log(100))
-            step += 1
-            loss_value = loss.item()
-            if accelerator.is_main_process:
-                with log_path.open("a", encoding="utf-8") as log:
-                    log.write(json.dumps({"epoch": epoch, "step": step, "loss": loss_value,
-                                          "lr": scheduler.get_last_lr()[0]}) + "\n")
-        accelerator.print(f"epoch {epoch + 1}/{cfg.epochs}: step {step}, loss {loss_value:.4f}")
-        if accelerator.is_main_process:
-            tmp = checkpoint.with_suffix(".tmp")
-            torch.save({"fingerprint": fingerprint, "epoch": epoch, "step": step,
-                        "model": accelerator.unwrap_model(model).state_dict(),
-                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp)
-            tmp.replace(checkpoint)
-    summary = {"steps": step, "final_loss": loss_value, "seconds": round(time.perf_counter() - started, 2),
-               "images_per_epoch": steps_per_epoch * global_batch, "config": asdict(cfg)}
+                optimizer.zero_grad(set_to_none=True)
+                with torch.no_grad():
+                    raw_model.logit_scale.clamp_(0, math.log(100))
+                progress.consumed(micro)
+                progress.step += 1
+                progress.step_in_epoch += 1
+                images_seen += global_batch
+                rate = global_batch / (time.perf_counter() - step_started)
+                rows.append({"step": progress.step, "epoch": progress.epoch + 1, "loss": loss_value,
+                             "lr": lr, "temperature": math.exp(-raw_model.logit_scale.item()),
+                             "images_per_s": round(rate, 2)})
+                bar.update()
+                bar.set_postfix(loss=f"{loss_value:.4f}", img_per_s=f"{rate:.1f}")
+                end_of_epoch = progress.step_in_epoch == steps_per_epoch
+                if end_of_epoch:
+                    progress.end_epoch()
+                if end_of_epoch or progress.step % execution.checkpoint_every == 0:
+                    if accelerator.is_main_process:
+                        _append_metrics(store.metrics, rows)
+                    rows = []
+                    progress.gather()
+                    store.save(progress.step)
+            del batches
+            accelerator.print(f"epoch {progress.epoch}/{settings.epochs}: step {progress.step}, loss {loss_value:.4f}")
+
+    seconds = time.perf_counter() - started
+    steps_per_process = gather_object([progress.step - resumed_from])
+    skipped = gather_object([progress.skipped])
+    summary = {
+        "steps": progress.step, "steps_this_run": progress.step - resumed_from, "resumed_from_step": resumed_from,
+        "steps_per_process_this_run": steps_per_process, "processes": processes, "global_batch": global_batch,
+        "steps_per_epoch": steps_per_epoch, "images_with_embeddings": images_total, "final_loss": loss_value,
+        "seconds": round(seconds, 2), "images_per_s": round(images_seen / seconds, 2) if seconds else None,
+        "skipped": {key: sum(s[key] for s in skipped) for key in skipped[0]},
+        "settings": asdict(settings), "execution": asdict(execution),
+    }
     if accelerator.is_main_process:
         text_side = {k: meta.get(k) for k in ("llm", "revision", "layer", "facets", "suffixes", "prompts_hash",
                                                "normalized", "dim")}
-        accelerator.unwrap_model(model).save(out, text_side)
+        raw_model.save(out, text_side)
         write_json(summary, out / "train_summary.json")
-        if log_path.exists():
-            (out / "train_log.jsonl").write_text(log_path.read_text(encoding="utf-8"), encoding="utf-8")
+        if store.metrics.exists():
+            (out / "train_metrics.csv").write_bytes(store.metrics.read_bytes())
+    accelerator.print(f"trained {summary['steps']} steps ({summary['steps_this_run']} in this run) in "
+                      f"{summary['seconds']} s, final loss {loss_value:.4f}, skipped {summary['skipped']}; "
+                      f"model in {out}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     return summary

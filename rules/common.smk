@@ -1,13 +1,19 @@
 # Config validation (before any job starts) and the names every rule shares.
-import json
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from pipeline.data import expand_shards, shard_name
+from pipeline.settings import SCHEMA_PATH, as_json, stage_settings
 
 
-validate(config, "../config/schema.yaml")
+if not config:
+    raise WorkflowError(
+        "no config given: run the demo with `--configfile config/demo.yaml` (or `make demo`), "
+        "a real run with `--configfile config/cc3m.yaml` or your own copy of it"
+    )
+validate(config, str(SCHEMA_PATH))
 
 RESULTS = config["results"]
 STATE = config["state"]
@@ -58,65 +64,23 @@ def stage_resources(stage):
     return dict(config[stage]["resources"])
 
 
-def as_json(value):
-    """A config value as a shell-quoted JSON argument."""
-    return f"'{json.dumps(value, sort_keys=True)}'"
-
-
 def facets_arg(value):
-    """A facets config value as the CLI takes it: a set name or a comma-separated list."""
+    """A facets config value as `flame evaluate --facets` takes it: a set name or a comma-separated list."""
     return value if isinstance(value, str) else ",".join(value)
 
 
-def embed_flags(embed):
-    """The `flame embed` options for the config's embed section (also the rule's rerun trigger)."""
-    flags = [
-        f"--llm {embed['llm']}",
-        f"--facets '{facets_arg(embed['facets'])}'",
-        f"--layer {embed['layer']}",
-        f"--mode {embed['mode']}",
-        f"--sources {' '.join(embed['sources'])}",
-        f"--token-budget {embed['token_budget']}",
-        f"--max-caption-tokens {embed['max_caption_tokens']}",
-        f"--dtype {embed['dtype']}",
-        f"--device {embed['device']}",
-    ]
-    if embed.get("revision"):
-        flags.append(f"--revision {embed['revision']}")
-    if embed.get("trust_remote_code"):
-        flags.append("--trust-remote-code")
-    if not embed["normalize"]:
-        flags.append("--no-normalize")
-    return " ".join(flags)
+def settings_json(stage):
+    """The stage's results-changing settings as one canonical JSON document; as params they trigger reruns."""
+    return as_json(stage_settings(config[stage]))
 
 
-def train_flags(train):
-    """The `flame train` hyper-parameter options for the config's train section."""
-    return " ".join([
-        f"--vision {as_json(train['vision'])}",
-        f"--sources {' '.join(train['sources'])}",
-        f"--epochs {train['epochs']}",
-        f"--batch-size {train['batch_size']}",
-        f"--lr {train['lr']}",
-        f"--weight-decay {train['weight_decay']}",
-        f"--betas {train['betas'][0]} {train['betas'][1]}",
-        f"--warmup-steps {train['warmup_steps']}",
-        f"--precision {train['precision']}",
-        f"--grad-accum {train['grad_accum']}",
-        f"--num-workers {train['num_workers']}",
-        f"--shuffle-buffer {train['shuffle_buffer']}",
-        f"--seed {train['seed']}",
-    ])
+def execution_resources(stage):
+    """The stage's speed-only settings (config[stage]['execution']) as resources: used, never rerun triggers."""
+    return dict(config[stage]["execution"])
 
 
 def train_launcher(resources):
-    """`python -m` for one process; `accelerate launch` across the GPUs (and nodes) of the train job."""
-    gpus, nodes = resources["gpu"], resources.get("nodes", 1)
-    if gpus * nodes <= 1:
+    """`python -m` for one process; `accelerate launch` with one process per GPU of the (single-node) train job."""
+    if resources["gpu"] <= 1:
         return "python -m pipeline.cli"
-    if nodes == 1:
-        return f"accelerate launch --multi_gpu --num_processes {gpus} -m pipeline.cli"
-    return (f"srun --ntasks-per-node=1 accelerate launch --multi_gpu --num_machines {nodes}"
-            f" --num_processes {gpus * nodes} --machine_rank $SLURM_NODEID"
-            " --main_process_ip $(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1)"
-            " --main_process_port 29500 -m pipeline.cli")
+    return f"accelerate launch --multi_gpu --num_processes {resources['gpu']} -m pipeline.cli"

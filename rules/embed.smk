@@ -8,7 +8,7 @@ rule embed:
     output:
         f"{RESULTS}/embed/{{shard}}.parquet",
     params:
-        flags=embed_flags(config["embed"]),
+        settings=settings_json("embed"),
     log:
         f"{RESULTS}/logs/embed/{{shard}}.log",
     benchmark:
@@ -16,7 +16,9 @@ rule embed:
     threads: stage_threads("embed")
     resources:
         **stage_resources("embed"),
+        **execution_resources("embed"),
     conda:
         "../envs/embed.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} flame embed {input.captions} {output} {params.flags} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} flame embed {input.captions} {output} --settings {params.settings:q}"
+        " --token-budget {resources.token_budget} > {log} 2>&1"

@@ -11,8 +11,7 @@ rule evaluate:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
         facets=lambda wc: facets_arg(benchmark(wc.benchmark).get("facets", "long")),
-        runtime=f"--dtype {config['evaluate']['dtype']} --device {config['evaluate']['device']}"
-        f" --token-budget {config['evaluate']['token_budget']}",
+        dtype=config["evaluate"]["dtype"],
     log:
         f"{RESULTS}/logs/evaluate/{{benchmark}}.log",
     benchmark:
@@ -20,11 +19,13 @@ rule evaluate:
     threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
+        **execution_resources("evaluate"),
     conda:
         "../envs/evaluate.yaml"
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
-        " --data {params.path} --facets '{params.facets}' --out {output} {params.runtime} > {log} 2>&1"
+        " --data {params.path} --facets '{params.facets}' --out {output} --dtype {params.dtype}"
+        " --token-budget {resources.token_budget} > {log} 2>&1"
 
 
 rule report:

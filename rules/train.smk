@@ -1,5 +1,6 @@
 # Stage 3: the vision tower + projector against all shards' facet embeddings. Checkpoints live in the
-# undeclared state directory, so a failed or interrupted job resumes instead of starting over.
+# undeclared state directory, so a failed or interrupted job resumes mid-epoch instead of starting over; the
+# settings document is the rerun trigger, the execution settings (workers, checkpoint interval) are not.
 
 
 rule train:
@@ -9,7 +10,7 @@ rule train:
     output:
         directory(f"{RESULTS}/train/model"),
     params:
-        flags=train_flags(config["train"]),
+        settings=settings_json("train"),
         launcher=train_launcher(config["train"]["resources"]),
         state=f"{STATE}/train",
     log:
@@ -19,8 +20,10 @@ rule train:
     threads: stage_threads("train")
     resources:
         **stage_resources("train"),
+        **execution_resources("train"),
     conda:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} train --shards {input.shards} --embeddings {input.embeddings}"
-        " --out {output} --state-dir {params.state} {params.flags} > {log} 2>&1"
+        " --out {output} --state-dir {params.state} --settings {params.settings:q}"
+        " --num-workers {resources.num_workers} --checkpoint-every {resources.checkpoint_every} > {log} 2>&1"

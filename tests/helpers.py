@@ -30,3 +30,45 @@ def write_shard(path: Path, samples: list[dict]) -> Path:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return path
+
+
+COLORS = [(220, 20, 20), (20, 220, 20), (20, 20, 220), (230, 230, 20)]
+TINY_VISION = {"model": "vit_tiny_patch16_224", "image_size": 32, "patch_size": 8,
+               "kwargs": {"embed_dim": 32, "depth": 1, "num_heads": 2}}
+
+
+def write_training_pairs(root: Path, sizes=(16, 16), no_embedding=(), unreadable=(), nan=(), text_side=None):
+    """Image shards of coloured squares + embeddings files whose 2-facet target is a fixed unit vector per colour.
+
+    ``sizes``: samples per shard. Keys are ``{shard}{index:03d}``; keys in ``no_embedding`` get no embedding row
+    (as an empty caption), keys in ``unreadable`` get corrupt image bytes, keys in ``nan`` a NaN target.
+    Returns ``[(tar, parquet), ...]``.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline.data import write_parquet
+
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=(len(COLORS), 2, 16)).astype(np.float32)
+    targets /= np.linalg.norm(targets, axis=-1, keepdims=True)
+    pairs = []
+    for s, size in enumerate(sizes):
+        samples = [{"key": f"{s}{i:03d}", "color": COLORS[i % len(COLORS)]} for i in range(size)]
+        for sample in samples:
+            if sample["key"] in unreadable:
+                sample["jpg"] = b"\xff\xd8 not a jpeg"
+        tar = write_shard(root / "shards" / f"shard-{s:05d}.tar", samples)
+        keys = [x["key"] for x in samples if x["key"] not in no_embedding]
+        emb = np.stack([targets[int(k[1:]) % len(COLORS)] for k in keys]).astype(np.float16)
+        for i, key in enumerate(keys):
+            if key in nan:
+                emb[i] = np.nan
+        table = pa.table({"key": keys, "source": ["raw"] * len(keys),
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), 32)})
+        parquet = root / "emb" / f"shard-{s:05d}.parquet"
+        write_parquet(table, parquet, {"num_facets": 2, "dim": 16, "llm": "none", "layer": -1,
+                                       "facets": ["a", "b"], "prompts_hash": "h0", **(text_side or {})},
+                      row_group_bytes=256)
+        pairs.append((tar, parquet))
+    return pairs

@@ -28,7 +28,14 @@ def test_demo_data_refuses_a_non_empty_directory(tmp_path, capsys):
     assert (tmp_path / "keep.txt").exists()
 
 
-def test_facets_flag_takes_a_list(tmp_path):
-    args = build_parser().parse_args(["embed", "a.parquet", "b.parquet", "--llm", "x", "--facets", "colour,spatial"])
-    assert args.facets == ["colour", "spatial"]
-    assert main(["embed", str(tmp_path / "missing.parquet"), "b.parquet", "--llm", "x"]) == 1
+def test_settings_document_inline_or_from_a_file(tmp_path, capsys):
+    args = build_parser().parse_args(["embed", "a.parquet", "b.parquet", "--settings",
+                                      '{"llm": "x", "facets": ["colour", "a suffix, with a comma"]}'])
+    assert args.settings == {"llm": "x", "facets": ["colour", "a suffix, with a comma"]}
+    (tmp_path / "embed.yaml").write_text("llm: x\nlayer: 3\n")
+    args = build_parser().parse_args(["embed", "a", "b", "--settings", str(tmp_path / "embed.yaml")])
+    assert args.settings == {"llm": "x", "layer": 3}
+    assert main(["embed", str(tmp_path / "missing.parquet"), "b.parquet", "--settings", '{"llm": "x"}']) == 1
+    assert "missing.parquet" in capsys.readouterr().err
+    assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layr": 3}']) == 1
+    assert "--settings: key (top level)" in capsys.readouterr().err

@@ -1,54 +1,66 @@
-"""Training on hand-made shards whose targets are separable: the loss falls, errors name shard and key, resume."""
+"""Training: learning, 2 processes on uneven shards, gradients vs one process, LR schedule, exact resume after
+SIGKILL, stale state after an upstream change, bad samples, non-finite loss, settings from the schema."""
 
+import csv
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 
-from helpers import write_shard
-from pipeline.data import write_parquet
+from helpers import TINY_VISION, write_training_pairs
 from pipeline.model import FlameVisionModel
-from pipeline.train import TrainConfig, train
+from pipeline.train import TrainExecution, TrainingDiverged, TrainSettings, lr_factor, train
+from pipeline.train_data import ShardPair
 
-COLORS = [(220, 20, 20), (20, 220, 20), (20, 20, 220), (230, 230, 20)]
-VISION = {"model": "vit_tiny_patch16_224", "image_size": 32, "patch_size": 8,
-          "kwargs": {"embed_dim": 32, "depth": 1, "num_heads": 2}}
-
-
-def make_pairs(tmp_path, n_shards=2, per_shard=16, drop_key=None):
-    """Shards of coloured squares; each image's 2-facet target is a fixed random unit vector of its colour."""
-    rng = np.random.default_rng(0)
-    targets = rng.normal(size=(len(COLORS), 2, 16)).astype(np.float32)
-    targets /= np.linalg.norm(targets, axis=-1, keepdims=True)
-    pairs = []
-    for s in range(n_shards):
-        samples = [{"key": f"{s}{i:03d}", "color": COLORS[i % len(COLORS)]} for i in range(per_shard)]
-        tar = write_shard(tmp_path / "shards" / f"shard-{s:05d}.tar", samples)
-        keys = [x["key"] for x in samples if x["key"] != drop_key]
-        emb = np.stack([targets[int(k[1:]) % len(COLORS)] for k in keys]).astype(np.float16)
-        table = pa.table({"key": keys, "source": ["raw"] * len(keys),
-                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), 32)})
-        parquet = tmp_path / "emb" / f"shard-{s:05d}.parquet"
-        write_parquet(table, parquet, {"num_facets": 2, "dim": 16, "llm": "none", "layer": -1,
-                                       "facets": ["a", "b"]})
-        pairs.append((tar, parquet))
-    return pairs
+BIN = Path(sys.executable).parent
+SCRIPTS = Path(__file__).parent / "scripts"
+BASE = dict(vision=TINY_VISION, sources=["raw"], epochs=3, batch_size=8, lr=3e-3, weight_decay=0.0, shuffle_buffer=8)
 
 
-def config(**overrides):
-    base = dict(vision=VISION, sources=["raw"], epochs=6, batch_size=8, lr=3e-3, weight_decay=0.0, shuffle_buffer=8)
-    base.update(overrides)
-    return TrainConfig(**base)
+def settings(**overrides) -> TrainSettings:
+    return TrainSettings.from_document({**BASE, **overrides})
+
+
+def pairs_of(raw_pairs) -> list[ShardPair]:
+    return [ShardPair(tar, parquet) for tar, parquet in raw_pairs]
+
+
+def read_metrics(model_dir: Path) -> list[dict]:
+    with (model_dir / "train_metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, checkpoint_every=100, popen=False):
+    """`flame train` in a subprocess, through `accelerate launch` (gloo on CPU) when ``processes`` > 1."""
+    launcher = [str(BIN / "python"), "-m", "pipeline.cli"] if processes == 1 else [
+        str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pipeline.cli"]
+    cmd = [*launcher, "train", "--shards", *[str(t) for t, _ in raw_pairs], "--embeddings",
+           *[str(p) for _, p in raw_pairs], "--out", str(out), "--state-dir", str(state),
+           "--settings", json.dumps(doc), "--num-workers", str(num_workers), "--checkpoint-every",
+           str(checkpoint_every)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
 
 
 def test_loss_falls_and_model_round_trips(tmp_path):
-    pairs = make_pairs(tmp_path)
-    summary = train(pairs, tmp_path / "model", tmp_path / "state", config())
-    log = [json.loads(line) for line in (tmp_path / "model" / "train_log.jsonl").read_text().splitlines()]
-    assert summary["steps"] == len(log) == 6 * 4
-    first, last = np.mean([r["loss"] for r in log[:4]]), np.mean([r["loss"] for r in log[-4:]])
+    summary = train(pairs_of(write_training_pairs(tmp_path)), tmp_path / "model", tmp_path / "state",
+                    settings(epochs=6), TrainExecution(num_workers=0, checkpoint_every=100))
+    rows = read_metrics(tmp_path / "model")
+    assert summary["steps"] == len(rows) == 6 * 4 and [int(r["step"]) for r in rows] == list(range(1, 25))
+    first, last = np.mean([float(r["loss"]) for r in rows[:4]]), np.mean([float(r["loss"]) for r in rows[-4:]])
     assert last < 0.7 * first
     model, cfg = FlameVisionModel.load(tmp_path / "model")
     assert cfg["dim"] == 16 and cfg["text"]["facets"] == ["a", "b"]
@@ -56,18 +68,119 @@ def test_loss_falls_and_model_round_trips(tmp_path):
     assert out.shape == (3, 16) and torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
 
 
-def test_missing_embedding_names_shard_and_key(tmp_path):
-    pairs = make_pairs(tmp_path, n_shards=1, drop_key="0005")
-    with pytest.raises(KeyError, match=r"shard-00000.tar.*'0005'"):
-        train(pairs, tmp_path / "model", tmp_path / "state", config(epochs=1))
+@pytest.mark.parametrize("processes", [2])
+def test_two_processes_on_uneven_shards_run_the_same_steps_with_the_same_lr_curve(tmp_path, processes):
+    raw = write_training_pairs(tmp_path, sizes=(16, 40, 40))
+    doc = {**BASE, "batch_size": 8, "warmup_steps": 2}
+    flame_train(raw, tmp_path / "two", tmp_path / "state2", doc, processes=processes)
+    flame_train(raw, tmp_path / "one", tmp_path / "state1", {**doc, "batch_size": 8 * processes})
+    two = json.loads((tmp_path / "two" / "train_summary.json").read_text())
+    one = json.loads((tmp_path / "one" / "train_summary.json").read_text())
+    per_epoch = 96 // 16
+    assert two["steps_per_process_this_run"] == [3 * per_epoch] * processes
+    assert two["steps"] == one["steps"] == 3 * per_epoch and two["global_batch"] == one["global_batch"] == 16
+    lr_two = [float(r["lr"]) for r in read_metrics(tmp_path / "two")]
+    lr_one = [float(r["lr"]) for r in read_metrics(tmp_path / "one")]
+    expected = [3e-3 * lr_factor(step, 2, 3 * per_epoch) for step in range(3 * per_epoch)]
+    assert np.allclose(lr_two, expected, rtol=1e-6) and np.allclose(lr_one, expected, rtol=1e-6)
+    assert lr_two[-2] > 0 and lr_two[len(lr_two) // 2] > 0.4 * 3e-3  # not squeezed to 0 halfway
 
 
-def test_rerun_resumes_after_the_last_finished_epoch(tmp_path):
-    pairs = make_pairs(tmp_path, n_shards=1)
-    train(pairs, tmp_path / "model", tmp_path / "state", config(epochs=2))
-    first = (tmp_path / "model" / "model.safetensors").read_bytes()
-    summary = train(pairs, tmp_path / "model2", tmp_path / "state", config(epochs=2))
-    assert summary["steps"] == 4  # nothing left to do: both epochs were checkpointed
-    assert (tmp_path / "model2" / "model.safetensors").read_bytes() == first
-    changed = train(pairs, tmp_path / "model3", tmp_path / "state", config(epochs=2, lr=1e-3))
-    assert changed["steps"] == 4 and (tmp_path / "model3" / "model.safetensors").read_bytes() != first
+def _step_gradients(out: Path, processes=1, accum=1) -> dict:
+    script = [str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum)]
+    cmd = [str(BIN / "python"), *script] if processes == 1 else [
+        str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", *script]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return torch.load(out)
+
+
+def test_two_processes_and_gradient_accumulation_equal_one_process_on_the_same_global_batch(tmp_path):
+    reference = _step_gradients(tmp_path / "one.pt")
+    for name, result in (("2 processes", _step_gradients(tmp_path / "two.pt", processes=2)),
+                         ("grad_accum 2", _step_gradients(tmp_path / "accum.pt", accum=2))):
+        assert torch.allclose(result["loss"], reference["loss"], rtol=1e-6), name
+        for key, grad in reference["grads"].items():
+            assert grad.abs().sum() > 0, key
+            assert torch.allclose(result["grads"][key], grad, rtol=1e-4, atol=1e-6 * grad.abs().max()), (name, key)
+
+
+def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 40, 24))
+    doc = {**BASE, "epochs": 4, "grad_accum": 2, "batch_size": 4}
+    flame_train(raw, tmp_path / "straight", tmp_path / "state-straight", doc, num_workers=2, checkpoint_every=3)
+    total = len(read_metrics(tmp_path / "straight"))
+    kill_after = random.Random().randint(4, total - 3)
+    proc = flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, num_workers=2, checkpoint_every=3,
+                       popen=True)
+    metrics = tmp_path / "state" / "metrics.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) - 1 >= kill_after:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"training finished before the kill at step {kill_after}: {proc.stdout.read()}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed").exists()
+    flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, num_workers=2, checkpoint_every=3)
+    summary = json.loads((tmp_path / "killed" / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] >= kill_after - 3 > 0, (kill_after, summary["resumed_from_step"])
+    straight = (tmp_path / "straight" / "model.safetensors").read_bytes()
+    assert (tmp_path / "killed" / "model.safetensors").read_bytes() == straight, f"killed after step {kill_after}"
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "killed")] == list(range(1, total + 1))
+
+
+def test_rerun_resumes_only_when_inputs_and_settings_are_unchanged(tmp_path, capsys):
+    raw = write_training_pairs(tmp_path)
+    pairs, run = pairs_of(raw), TrainExecution(num_workers=0, checkpoint_every=100)
+    first = train(pairs, tmp_path / "m1", tmp_path / "state", settings(epochs=2), run)
+    weights = (tmp_path / "m1" / "model.safetensors").read_bytes()
+    again = train(pairs, tmp_path / "m2", tmp_path / "state", settings(epochs=2), run)
+    assert again["resumed_from_step"] == first["steps"] == again["steps"] and again["steps_this_run"] == 0
+    assert (tmp_path / "m2" / "model.safetensors").read_bytes() == weights
+    # upstream change: the embeddings were recomputed with other prompts (new vectors, new prompts hash)
+    write_training_pairs(tmp_path, text_side={"prompts_hash": "h1"}, unreadable=("0003",))
+    capsys.readouterr()
+    changed = train(pairs, tmp_path / "m3", tmp_path / "state", settings(epochs=2), run)
+    out = capsys.readouterr().out
+    assert "discarding training state" in out and "prompts_hash" in out and "shard-00000.tar" in out
+    assert changed["resumed_from_step"] == 0 and changed["steps_this_run"] == changed["steps"]
+    assert (tmp_path / "m3" / "model.safetensors").read_bytes() != weights
+    lr_changed = train(pairs, tmp_path / "m4", tmp_path / "state", settings(epochs=2, lr=1e-3), run)
+    assert lr_changed["resumed_from_step"] == 0 and "lr: " in capsys.readouterr().out
+
+
+def test_images_without_embeddings_or_readable_bytes_are_skipped_and_counted(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 16), no_embedding=("0001", "1002"), unreadable=("1005",))
+    summary = train(pairs_of(raw), tmp_path / "model", tmp_path / "state", settings(epochs=4),
+                    TrainExecution(num_workers=0, checkpoint_every=100))
+    assert summary["images_with_embeddings"] == 30 and summary["steps"] == 4 * (30 // 8)
+    assert summary["skipped"]["missing_embedding"] >= 2 and summary["skipped"]["unreadable"] >= 1
+    saved = json.loads((tmp_path / "model" / "train_summary.json").read_text())
+    assert saved["skipped"] == summary["skipped"]
+
+
+def test_non_finite_loss_stops_before_updating_and_keeps_the_last_checkpoint(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 16), nan=("1003",))
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss \(nan\) at step (\d+)") as err:
+        train(pairs_of(raw), tmp_path / "model", tmp_path / "state", settings(epochs=4),
+              TrainExecution(num_workers=0, checkpoint_every=1))
+    failed_step = int(err.value.args[0].split("at step ")[1].split()[0])
+    checkpoints = sorted(p.name for p in (tmp_path / "state" / "checkpoints").iterdir())
+    assert failed_step > 1 and checkpoints[-1] == f"step-{failed_step - 1:09d}"
+    assert not (tmp_path / "model").exists()
+
+
+def test_settings_come_from_the_schema_with_errors_naming_the_key(tmp_path):
+    filled = TrainSettings.from_document({"vision": TINY_VISION})
+    assert filled.grad_accum == 1 and filled.betas == [0.9, 0.95] and filled.sources == ["raw", "short", "long"]
+    with pytest.raises(ValueError, match=r"--settings: key lr: -1 is less than or equal to the minimum of 0"):
+        TrainSettings.from_document({"vision": TINY_VISION, "lr": -1}, "--settings")
+    with pytest.raises(ValueError, match=r"key \(top level\).*'epoch'"):
+        TrainSettings.from_document({"vision": TINY_VISION, "epoch": 2})
+    with pytest.raises(ValueError, match="fewer than one step's batch of 64"):
+        train(pairs_of(write_training_pairs(tmp_path)), tmp_path / "m", tmp_path / "s", settings(batch_size=64),
+              TrainExecution(num_workers=0, checkpoint_every=1))

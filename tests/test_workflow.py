@@ -1,6 +1,10 @@
-"""The Snakemake workflow: lint, config validation, the cc3m dry run, and the demo DAG end to end (small)."""
+"""The Snakemake workflow: lint, config validation, the real config's dry run from the repository root, the demo DAG
+end to end (small), and which rules a change of each kind of setting reruns."""
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,7 +26,13 @@ def snakemake(*args, cwd=REPO, check=True):
     return proc
 
 
-def write_config(path: Path, base: str = "config.yaml", **sections) -> Path:
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the "Job stats" table of a dry run ({} when there is nothing to do)."""
+    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def write_config(path: Path, base: str = "demo.yaml", **sections) -> Path:
     config = yaml.safe_load((REPO / "config" / base).read_text())
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -34,8 +44,48 @@ def write_config(path: Path, base: str = "config.yaml", **sections) -> Path:
 
 
 def test_lint_is_clean():
-    proc = snakemake("--lint", check=False)
+    proc = snakemake("--lint", "--configfile", "config/demo.yaml", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_config_is_an_error_naming_the_configs(tmp_path):
+    proc = snakemake("-n", "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "config/demo.yaml" in proc.stderr + proc.stdout
+
+
+def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_path):
+    """`snakemake -n --configfile config/cc3m.yaml` as the README says, with 332 placeholder shards where the
+    user's copy of CC3M would be (an overlay config sets only data.train_shards)."""
+    shards = tmp_path / "cc3m"
+    shards.mkdir()
+    for i in range(332):
+        (shards / f"{i:05d}.tar").write_bytes(b"")
+    overlay = tmp_path / "where-my-data-is.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
+    proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
+    out = proc.stdout + proc.stderr
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 1, "evaluate": 2, "report": 1, "all": 1}
+    assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
+    train_cmd = next(line for line in out.splitlines() if " train --shards " in line)
+    assert "accelerate launch --multi_gpu --num_processes 8 -m pipeline.cli train" in train_cmd
+    args = shlex.split(train_cmd.split(">")[0].split(" ", 1)[1])
+    settings = json.loads(args[args.index("--settings") + 1])
+    real = yaml.safe_load((REPO / "config" / "cc3m.yaml").read_text())["train"]
+    assert settings["vision"] == real["vision"] and settings["vision"]["kwargs"] == {}
+    assert {k: settings[k] for k in ("batch_size", "epochs", "lr", "warmup_steps", "precision", "grad_accum")} == {
+        "batch_size": 384, "epochs": 32, "lr": 5e-4, "warmup_steps": 2000, "precision": "bf16", "grad_accum": 1}
+    assert args[args.index("--num-workers") + 1] == "8" and args[args.index("--checkpoint-every") + 1] == "1000"
+    assert len(args[args.index("--shards") + 1:args.index("--embeddings")]) == 332
+    embed_cmd = next(line for line in out.splitlines() if "flame embed " in line)
+    assert '"llm":"mistralai/Mistral-Nemo-Instruct-2407"' in embed_cmd and '"layer":39' in embed_cmd
+
+
+def test_multi_node_training_is_refused_by_the_schema(tmp_path):
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       train={"resources": {"gpu": 8, "nodes": 2, "mem_mb": 1000, "runtime": 10}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "nodes" in proc.stderr + proc.stdout
 
 
 def test_config_typo_fails_before_any_job_naming_the_key(tmp_path):
@@ -49,18 +99,6 @@ def test_wrong_type_names_the_key(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", train={"epochs": "many"})
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
     assert proc.returncode != 0 and "epochs" in proc.stderr + proc.stdout
-
-
-def test_cc3m_dry_run_builds_the_dag_without_models(tmp_path):
-    shards = tmp_path / "cc3m"
-    shards.mkdir()
-    for i in range(3):
-        (shards / f"{i:05d}.tar").write_bytes(b"")
-    cfg = write_config(tmp_path / "cc3m.yaml", base="cc3m.yaml", data={"train_shards": f"{shards}/{{00000..00002}}.tar"})
-    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path))
-    out = proc.stdout + proc.stderr
-    for rule, count in (("caption", 3), ("embed", 3), ("train", 1), ("evaluate", 2), ("report", 1)):
-        assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), out
 
 
 def test_shard_glob_matching_nothing_names_the_pattern(tmp_path):
@@ -78,22 +116,30 @@ def test_missing_local_llm_directory_names_the_path(tmp_path):
 
 
 @pytest.mark.e2e
-def test_demo_dag_end_to_end_then_nothing_to_do(tmp_path):
+def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path):
     cfg = write_config(
         tmp_path / "small.yaml",
         demo={"train_shards": 2, "samples_per_shard": 24, "eval_size": 12},
         train={"epochs": 1, "batch_size": 8},
     )
-    cfg_text = cfg.read_text()
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.yaml").write_text(cfg_text)
-    snakemake("--profile", str(REPO / "profiles" / "local"), "--configfile", str(cfg), "--directory", str(tmp_path),
-              "--cores", "2")
+    run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
+    snakemake(*run, "--configfile", str(cfg))
     report = (tmp_path / "results" / "demo" / "report" / "report.md").read_text()
     for name in ("urban1k", "coco", "zeroshot"):
         assert f"| {name} |" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
-    again = snakemake("--profile", str(REPO / "profiles" / "local"), "--configfile", str(cfg), "--directory",
-                      str(tmp_path), "--cores", "2")
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
+
+    def plan(**sections):
+        changed = write_config(tmp_path / "changed.yaml", **{**yaml.safe_load(cfg.read_text()), **sections})
+        proc = snakemake(*run, "--configfile", str(changed), "-n")
+        return planned_jobs(proc.stdout + proc.stderr)
+
+    base = yaml.safe_load(cfg.read_text())
+    speed_only = {"train": {**base["train"], "execution": {"num_workers": 1, "checkpoint_every": 3}, "threads": 1},
+                  "embed": {**base["embed"], "execution": {"token_budget": 999}}}
+    assert plan(**speed_only) == {}
+    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 1, "evaluate": 3, "report": 1, "all": 1}
+    assert plan(embed={**base["embed"], "facets": "short"}) == {"embed": 2, "train": 1, "evaluate": 3, "report": 1,
+                                                                 "all": 1}
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

@@ -16,8 +16,9 @@ from PIL import Image
 
 from pipeline.embed import FacetEmbedder
 from pipeline.llm import load_llm, resolve_device
-from pipeline.model import FlameVisionModel, image_transform
+from pipeline.model import FlameVisionModel
 from pipeline.prompts import FacetSpec
+from pipeline.transforms import eval_transform
 
 
 class FlameModel:
@@ -28,7 +29,7 @@ class FlameModel:
         self.vision, self.llm, self.tokenizer = vision, llm, tokenizer
         self.layer, self.token_budget, self.batch_size = layer, token_budget, batch_size
         self.device = next(vision.parameters()).device
-        self.transform = image_transform(vision.vision_config["image_size"], train=False)
+        self.image_size = vision.vision_config["image_size"]
         self._embedders: dict[str, FacetEmbedder] = {}
 
     @classmethod
@@ -46,7 +47,8 @@ class FlameModel:
         """PIL images -> ``[N, D]`` float32, L2-normalised."""
         out = []
         for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([self.transform(img.convert("RGB")) for img in images[start:start + self.batch_size]])
+            chunk = images[start:start + self.batch_size]
+            batch = torch.stack([eval_transform(img.convert("RGB"), self.image_size) for img in chunk])
             out.append(self.vision(batch.to(self.device)).float().cpu())
         return torch.cat(out) if out else torch.empty(0, self.vision.dim)
 

@@ -1,0 +1,85 @@
+"""Stage settings: one definition per setting, in ``pipeline/schema.yaml`` (types, bounds, defaults, meaning).
+
+Snakemake validates a whole config against that schema (``rules/common.smk``); a stage run by hand validates its
+own documents against the same ``$defs``: ``<stage>_settings`` (everything that changes the stage's results, passed as
+one JSON/YAML document) and ``<stage>_execution`` (speed-only settings, passed as flags). Missing keys take the
+schema's defaults; a wrong key or value is an error naming the document, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
+
+# Keys of a config's stage section that are not part of the stage's settings document.
+NON_SETTINGS_KEYS = ("execution", "threads", "resources")
+
+
+@cache
+def load_schema() -> dict:
+    """The configuration schema (JSON Schema 2020-12) as a dict."""
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _with_defaults(validator_class):
+    """A validator class that also fills in each missing property's ``default`` (a copy), as Snakemake does."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def validate_document(definition: str, document: dict, where: str) -> dict:
+    """``document`` checked against ``$defs/<definition>`` of the schema, defaults filled in (a new dict).
+
+    ``where`` names the document in the error (a file, a flag). Raises ``ValueError`` naming the key and the reason.
+    """
+    schema = load_schema()
+    if definition not in schema["$defs"]:
+        raise KeyError(f"schema has no definition {definition!r}")
+    wrapped = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"], "unevaluatedProperties": False}
+    filled = copy.deepcopy(document)
+    error = jsonschema.exceptions.best_match(_Validator(wrapped).iter_errors(filled))
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"{where}: key {key}: {error.message}")
+    return filled
+
+
+def read_document(text: str) -> dict:
+    """A settings document given on the command line: a path to a YAML/JSON file, or inline JSON/YAML text."""
+    path = Path(text)
+    source = path.read_text(encoding="utf-8") if path.suffix in (".yaml", ".yml", ".json") and path.is_file() else text
+    try:
+        document = yaml.safe_load(source)  # YAML is a superset of JSON
+    except yaml.YAMLError as err:
+        raise ValueError(f"settings {text[:80]!r}: not valid JSON or YAML ({err})") from err
+    if not isinstance(document, dict):
+        raise ValueError(f"settings {text[:80]!r}: expected a mapping of setting names to values")
+    return document
+
+
+def stage_settings(section: dict) -> dict:
+    """The settings document of a config's stage section: every key except execution, threads and resources."""
+    return {key: value for key, value in section.items() if key not in NON_SETTINGS_KEYS}
+
+
+def as_json(document: dict) -> str:
+    """Canonical JSON of a settings document (sorted keys): the form the rules pass and fingerprints hash."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
