@@ -133,6 +133,15 @@ def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path):
     assert [int(r["step"]) for r in read_metrics(tmp_path / "killed")] == list(range(1, total + 1))
 
 
+def test_two_runs_with_the_same_seed_give_identical_weights(tmp_path):
+    pairs, run = pairs_of(write_training_pairs(tmp_path, sizes=(16, 24))), TrainExecution(0, 100)
+    for name in ("a", "b"):
+        train(pairs, tmp_path / name, tmp_path / f"state-{name}", settings(), run)
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    train(pairs, tmp_path / "c", tmp_path / "state-c", settings(seed=1), run)
+    assert (tmp_path / "c" / "model.safetensors").read_bytes() != (tmp_path / "a" / "model.safetensors").read_bytes()
+
+
 def test_rerun_resumes_only_when_inputs_and_settings_are_unchanged(tmp_path, capsys):
     raw = write_training_pairs(tmp_path)
     pairs, run = pairs_of(raw), TrainExecution(num_workers=0, checkpoint_every=100)
