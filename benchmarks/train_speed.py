@@ -26,16 +26,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from pipeline.cli import launch_command  # noqa: E402
 from pipeline.settings import stage_settings  # noqa: E402
 
 
 def run(processes: int, settings: dict, shards: list[str], embeddings: list[str], threads: int) -> dict:
-    bin_dir = Path(sys.executable).parent
-    launcher = [sys.executable, "-m", "pipeline.cli"] if processes == 1 else [
-        str(bin_dir / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines",
-        "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pipeline.cli"]
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [*launcher, "train", "--shards", *shards, "--embeddings", *embeddings, "--out", f"{tmp}/model",
+        cmd = [*launch_command(processes, Path(sys.executable).parent), "train", "--shards", *shards, "--embeddings", *embeddings, "--out", f"{tmp}/model",
                "--state-dir", f"{tmp}/state", "--settings", json.dumps(settings), "--checkpoint-every", "1000000"]
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // processes)))
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)

@@ -19,6 +19,17 @@ from pathlib import Path
 EVAL_READERS = ("urban1k", "coco", "wds_classification")
 
 
+def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
+    """The command prefix that runs ``pipeline.cli`` in ``processes`` processes on one node: plain ``python -m``
+    for one, ``accelerate launch --multi_gpu`` for more (one process per GPU; gloo processes on a CPU host).
+    ``bin_dir``: where ``python`` and ``accelerate`` are (default: found on PATH)."""
+    python, accelerate = (str(bin_dir / name) if bin_dir else name for name in ("python", "accelerate"))
+    if processes <= 1:
+        return [python, "-m", "pipeline.cli"]
+    return [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+            "--dynamo_backend", "no", "-m", "pipeline.cli"]
+
+
 SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, keys as in a config's `{stage}:` "
                  "section (see pipeline/schema.yaml: $defs/{stage}_settings); missing keys take the schema's defaults.")
 

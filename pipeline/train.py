@@ -177,14 +177,15 @@ def _append_metrics(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep the metrics rows up to optimizer step ``step`` (a resumed run rewrites the rows after it)."""
+def _truncate_metrics(path: Path, step: int) -> list[dict]:
+    """Keep (and return) the metrics rows up to optimizer step ``step``: a resumed run rewrites the rows after it."""
     if not path.exists():
-        return
+        return []
     with path.open(newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
     path.unlink()
     _append_metrics(path, rows)
+    return rows
 
 
 def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSettings,
@@ -223,14 +224,14 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
         accelerator.load_state(str(latest))
         accelerator.print(f"resuming from {latest} (epoch {progress.epoch + 1}, step {progress.step})")
     resumed_from = progress.step
-    if accelerator.is_main_process:
-        _truncate_metrics(store.metrics, progress.step)
+    kept = _truncate_metrics(store.metrics, progress.step) if accelerator.is_main_process else []
 
     stream = TrainStream(pairs, settings.sources, settings.vision["image_size"], settings.batch_size,
                          settings.shuffle_buffer, settings.seed, rank, steps_per_epoch * settings.grad_accum)
     loader = DataLoader(stream, batch_size=None, num_workers=execution.num_workers)
     raw_model = accelerator.unwrap_model(model)
-    started, loss_value, images_seen = time.perf_counter(), float("nan"), 0
+    loss_value = float(kept[-1]["loss"]) if kept else float("nan")  # until this run trains a step
+    started, images_seen = time.perf_counter(), 0
     with tqdm(total=total_steps, initial=progress.step, desc="train", unit="step",
               disable=not accelerator.is_main_process) as bar:
         model.train()

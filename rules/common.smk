@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from pipeline.cli import launch_command
 from pipeline.data import expand_shards, shard_name
 from pipeline.settings import SCHEMA_PATH, as_json, stage_settings
 
@@ -80,7 +81,5 @@ def execution_resources(stage):
 
 
 def train_launcher(resources):
-    """`python -m` for one process; `accelerate launch` with one process per GPU of the (single-node) train job."""
-    if resources["gpu"] <= 1:
-        return "python -m pipeline.cli"
-    return f"accelerate launch --multi_gpu --num_processes {resources['gpu']} -m pipeline.cli"
+    """`python -m pipeline.cli`, or `accelerate launch` with one process per GPU of the (single-node) train job."""
+    return " ".join(launch_command(resources["gpu"]))

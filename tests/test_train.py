@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from helpers import TINY_VISION, write_training_pairs
+from pipeline.cli import launch_command
 from pipeline.model import FlameVisionModel
 from pipeline.train import TrainExecution, TrainingDiverged, TrainSettings, lr_factor, train
 from pipeline.train_data import ShardPair
@@ -40,10 +41,7 @@ def read_metrics(model_dir: Path) -> list[dict]:
 
 def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, checkpoint_every=100, popen=False):
     """`flame train` in a subprocess, through `accelerate launch` (gloo on CPU) when ``processes`` > 1."""
-    launcher = [str(BIN / "python"), "-m", "pipeline.cli"] if processes == 1 else [
-        str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pipeline.cli"]
-    cmd = [*launcher, "train", "--shards", *[str(t) for t, _ in raw_pairs], "--embeddings",
+    cmd = [*launch_command(processes, BIN), "train", "--shards", *[str(t) for t, _ in raw_pairs], "--embeddings",
            *[str(p) for _, p in raw_pairs], "--out", str(out), "--state-dir", str(state),
            "--settings", json.dumps(doc), "--num-workers", str(num_workers), "--checkpoint-every",
            str(checkpoint_every)]
@@ -87,10 +85,8 @@ def test_two_processes_on_uneven_shards_run_the_same_steps_with_the_same_lr_curv
 
 
 def _step_gradients(out: Path, processes=1, accum=1) -> dict:
-    script = [str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum)]
-    cmd = [str(BIN / "python"), *script] if processes == 1 else [
-        str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", *script]
+    launcher = launch_command(processes, BIN)[:-2]  # the same launcher, running a script instead of the module
+    cmd = [*launcher, str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -149,6 +145,7 @@ def test_rerun_resumes_only_when_inputs_and_settings_are_unchanged(tmp_path, cap
     weights = (tmp_path / "m1" / "model.safetensors").read_bytes()
     again = train(pairs, tmp_path / "m2", tmp_path / "state", settings(epochs=2), run)
     assert again["resumed_from_step"] == first["steps"] == again["steps"] and again["steps_this_run"] == 0
+    assert again["final_loss"] == pytest.approx(first["final_loss"], rel=1e-6)
     assert (tmp_path / "m2" / "model.safetensors").read_bytes() == weights
     # upstream change: the embeddings were recomputed with other prompts (new vectors, new prompts hash)
     write_training_pairs(tmp_path, text_side={"prompts_hash": "h1"}, unreadable=("0003",))
