@@ -5,7 +5,7 @@ Layout of a state directory::
     fingerprint.json          what the checkpoints were trained on (settings, data layout, input content identity)
     checkpoints/step-000120/  accelerate's save_state: model (safetensors), optimizer, scheduler, RNG of every
                               process, and the training progress (epoch, step, every stream's position)
-    metrics.csv               one row per optimizer step (loss, lr, temperature, images/s)
+    metrics.csv               one row per optimizer step (loss, lr, temperature, images/s), written at checkpoints
 
 A checkpoint directory appears only complete (written under a temporary name, renamed once every process has
 written its part). When the fingerprint differs from the one on disk, the old checkpoints and metrics are discarded
@@ -14,6 +14,7 @@ with a message naming what changed, so a rerun after an upstream change never re
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -26,6 +27,7 @@ from pipeline.train_data import ShardPair
 TEXT_SIDE_KEYS = ("llm", "revision", "layer", "mode", "facets", "suffixes", "prompts_hash", "num_facets", "dim",
                   "normalized", "sources")
 KEEP = 2  # newest checkpoints kept
+METRICS_FIELDS = ("step", "epoch", "loss", "lr", "temperature", "images_per_s")
 
 
 def _file_identity(path: Path) -> dict:
@@ -110,3 +112,26 @@ class CheckpointStore:
                 shutil.rmtree(old)
         self.accelerator.wait_for_everyone()
         return final
+
+    def append_metrics(self, rows: list[dict]) -> None:
+        """Append per-step rows (:data:`METRICS_FIELDS`) to ``metrics.csv`` (main process only)."""
+        if not self.accelerator.is_main_process:
+            return
+        new = not self.metrics.exists()
+        with self.metrics.open("a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def truncate_metrics(self, step: int) -> list[dict]:
+        """Keep the rows up to optimizer step ``step`` (a resumed run rewrites those after it); returns them on the
+        main process, [] elsewhere."""
+        if not (self.accelerator.is_main_process and self.metrics.exists()):
+            return []
+        with self.metrics.open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle)  # a row cut short by a kill has missing fields
+                    if None not in row.values() and row["step"].isdigit() and int(row["step"]) <= step]
+        self.metrics.unlink()
+        self.append_metrics(rows)
+        return rows

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=SETTINGS_HELP.format(stage="train") + ' Example: \'{"vision": {"model": '
                         '"vit_tiny_patch16_224", "image_size": 64, "patch_size": 8}, "epochs": 2}\'.')
     p.add_argument("--num-workers", type=int, default=None,
-                   help="data loader workers per process (never changes the weights, but a checkpoint resumes "
+                   help="data loader workers per process (each draws its own sample stream; a checkpoint resumes "
                         "only with the same value; default from the schema)")
     p.add_argument("--checkpoint-every", type=int, default=None,
                    help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")

@@ -12,7 +12,6 @@ the weights change, keeping the last good checkpoint.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from contextlib import nullcontext
@@ -32,7 +31,6 @@ from pipeline.model import FlameVisionModel
 from pipeline.settings import validate_document
 from pipeline.train_data import Batch, ShardPair, StreamState, TrainStream, count_images
 
-METRICS_FIELDS = ("step", "epoch", "loss", "lr", "temperature", "images_per_s")
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TrainExecution:
-    """Settings that never change the weights (``$defs/train_execution``)."""
+    """How training runs: loader workers, checkpoint interval (``$defs/train_execution``); never rerun triggers."""
 
     num_workers: int
     checkpoint_every: int
@@ -168,24 +166,12 @@ def pair_shards(shards: list[Path], embeddings: list[Path]) -> list[ShardPair]:
     return pairs
 
 
-def _append_metrics(path: Path, rows: list[dict]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
-def _truncate_metrics(path: Path, step: int) -> list[dict]:
-    """Keep (and return) the metrics rows up to optimizer step ``step``: a resumed run rewrites the rows after it."""
-    if not path.exists():
-        return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
-    path.unlink()
-    _append_metrics(path, rows)
-    return rows
+def _optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, norms, the temperature)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr, betas=tuple(settings.betas))
 
 
 def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSettings,
@@ -206,11 +192,7 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
 
     set_seed(settings.seed)
     model = FlameVisionModel(settings.vision, dim=meta["dim"])
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr,
-                                  betas=tuple(settings.betas))
+    optimizer = _optimizer(model, settings)
     # Not prepared: accelerate would step a prepared scheduler once per process per optimizer step.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, settings.warmup_steps, total_steps))
@@ -224,7 +206,7 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
         accelerator.load_state(str(latest))
         accelerator.print(f"resuming from {latest} (epoch {progress.epoch + 1}, step {progress.step})")
     resumed_from = progress.step
-    kept = _truncate_metrics(store.metrics, progress.step) if accelerator.is_main_process else []
+    kept = store.truncate_metrics(progress.step)
 
     stream = TrainStream(pairs, settings.sources, settings.vision["image_size"], settings.batch_size,
                          settings.shuffle_buffer, settings.seed, rank, steps_per_epoch * settings.grad_accum)
@@ -268,8 +250,7 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
                 if end_of_epoch:
                     progress.end_epoch()
                 if end_of_epoch or progress.step % execution.checkpoint_every == 0:
-                    if accelerator.is_main_process:
-                        _append_metrics(store.metrics, rows)
+                    store.append_metrics(rows)
                     rows = []
                     progress.gather()
                     store.save(progress.step)

@@ -46,8 +46,9 @@ def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, ch
            "--settings", json.dumps(doc), "--num-workers", str(num_workers), "--checkpoint-every",
            str(checkpoint_every)]
     env = dict(os.environ, OMP_NUM_THREADS="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    if popen:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if popen:  # in its own process group, so a kill takes the launcher and every training process at once
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -103,14 +104,15 @@ def test_two_processes_and_gradient_accumulation_equal_one_process_on_the_same_g
             assert torch.allclose(result["grads"][key], grad, rtol=1e-4, atol=1e-6 * grad.abs().max()), (name, key)
 
 
-def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path):
+@pytest.mark.parametrize("processes, num_workers", [(1, 2), (2, 1)])
+def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path, processes, num_workers):
     raw = write_training_pairs(tmp_path, sizes=(16, 40, 24))
-    doc = {**BASE, "epochs": 4, "grad_accum": 2, "batch_size": 4}
-    flame_train(raw, tmp_path / "straight", tmp_path / "state-straight", doc, num_workers=2, checkpoint_every=3)
+    doc = {**BASE, "epochs": 4, "grad_accum": 2, "batch_size": 4 // processes}
+    run = dict(processes=processes, num_workers=num_workers, checkpoint_every=3)
+    flame_train(raw, tmp_path / "straight", tmp_path / "state-straight", doc, **run)
     total = len(read_metrics(tmp_path / "straight"))
     kill_after = random.Random().randint(4, total - 3)
-    proc = flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, num_workers=2, checkpoint_every=3,
-                       popen=True)
+    proc = flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, popen=True, **run)
     metrics = tmp_path / "state" / "metrics.csv"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -118,12 +120,13 @@ def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path):
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"training finished before the kill at step {kill_after}: {proc.stdout.read()}"
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "killed").exists()
-    flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, num_workers=2, checkpoint_every=3)
+    flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, **run)
     summary = json.loads((tmp_path / "killed" / "train_summary.json").read_text())
     assert summary["resumed_from_step"] >= kill_after - 3 > 0, (kill_after, summary["resumed_from_step"])
+    assert summary["steps_per_process_this_run"] == [total - summary["resumed_from_step"]] * processes
     straight = (tmp_path / "straight" / "model.safetensors").read_bytes()
     assert (tmp_path / "killed" / "model.safetensors").read_bytes() == straight, f"killed after step {kill_after}"
     assert [int(r["step"]) for r in read_metrics(tmp_path / "killed")] == list(range(1, total + 1))
