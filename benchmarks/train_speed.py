@@ -32,8 +32,9 @@ from pipeline.settings import stage_settings  # noqa: E402
 
 def run(processes: int, settings: dict, shards: list[str], embeddings: list[str], threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [*launch_command(processes, Path(sys.executable).parent), "train", "--shards", *shards, "--embeddings", *embeddings, "--out", f"{tmp}/model",
-               "--state-dir", f"{tmp}/state", "--settings", json.dumps(settings), "--checkpoint-every", "1000000"]
+        cmd = [*launch_command(processes, Path(sys.executable).parent), "train", "--shards", *shards,
+               "--embeddings", *embeddings, "--out", f"{tmp}/model", "--state-dir", f"{tmp}/state",
+               "--settings", json.dumps(settings), "--checkpoint-every", "1000000"]
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // processes)))
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
         if proc.returncode != 0:

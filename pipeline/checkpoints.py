@@ -50,7 +50,8 @@ def describe_change(old: dict, new: dict) -> str:
     """A short human description of the first differences between two fingerprints."""
     old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
     changes = [f"{key}: {json.dumps(old_settings.get(key))} -> {json.dumps(new_settings.get(key))}"
-               for key in sorted(set(old_settings) | set(new_settings)) if old_settings.get(key) != new_settings.get(key)]
+               for key in sorted(set(old_settings) | set(new_settings))
+               if old_settings.get(key) != new_settings.get(key)]
     for key in ("processes", "num_workers"):
         if old.get(key) != new.get(key):
             changes.append(f"{key}: {old.get(key)} -> {new.get(key)}")

@@ -85,10 +85,15 @@ def embed_captions_file(captions_path: Path, out: Path, embedder: FacetEmbedder,
     return counts
 
 
+def embedding_array(column: pa.ChunkedArray, num_facets: int, dim: int) -> np.ndarray:
+    """The ``embedding`` column (fixed-size lists of K*D float16) as ``[N, K, D]`` float16."""
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(-1, num_facets, dim)
+
+
 def read_embeddings(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     """``(keys, sources, embeddings[N, K, D] float16)`` of an embeddings Parquet file."""
     meta = read_parquet_metadata(path)
     table = pq.read_table(path)
-    flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    emb = flat.reshape(len(table), meta["num_facets"], meta["dim"])
+    emb = embedding_array(table.column("embedding"), meta["num_facets"], meta["dim"])
     return table.column("key").to_pylist(), table.column("source").to_pylist(), emb

@@ -32,7 +32,6 @@ from pipeline.settings import validate_document
 from pipeline.train_data import Batch, ShardPair, StreamState, TrainStream, count_images
 
 
-
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything that changes the trained weights; meanings, bounds and defaults: ``$defs/train_settings`` in
@@ -62,10 +61,6 @@ class TrainExecution:
 
     num_workers: int
     checkpoint_every: int
-
-    @classmethod
-    def from_document(cls, document: dict, where: str = "train execution") -> TrainExecution:
-        return cls(**validate_document("train_execution", document, where))
 
 
 class TrainingDiverged(ValueError):
@@ -118,7 +113,7 @@ class TrainProgress:
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Multiplier of the peak LR for optimizer step ``step`` (0-based): linear warm-up, then cosine to 0 at ``total``."""
+    """Multiplier of the peak LR at optimizer step ``step`` (0-based): linear warm-up, then cosine to 0 at ``total``."""
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)

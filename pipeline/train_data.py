@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ import webdataset
 from torch.utils.data import IterableDataset, get_worker_info
 
 from pipeline.data import decode_image, iter_shard, read_parquet_metadata
+from pipeline.embed_shard import embedding_array
 from pipeline.transforms import train_transform
 
 
@@ -83,9 +84,8 @@ class EmbeddingRows:
         """Row ``row`` as a ``[K, D]`` float16 array (a copy: it does not pin the row group)."""
         group = bisect_right(self.group_starts, row) - 1
         if group != self._group:
-            column = self.file.read_row_group(group, columns=["embedding"]).column("embedding").combine_chunks()
-            self._group = group
-            self._vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, *self.shape)
+            column = self.file.read_row_group(group, columns=["embedding"]).column("embedding")
+            self._group, self._vectors = group, embedding_array(column, *self.shape)
         return self._vectors[row - self.group_starts[group]].copy()
 
 
@@ -161,7 +161,7 @@ class TrainStream(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         stream = (self.done + worker) % workers  # batches leave the loader round-robin from worker 0
         remaining = len(range(self.done + worker, self.batches_per_epoch, workers))
-        state = StreamState(*self.resume.get(stream, StreamState()).as_list())
+        state = replace(self.resume.get(stream, StreamState()))  # a copy: the resume states are not changed
         rng = random.Random(f"flame-train/{self.seed}/{self.epoch}/{self.rank}/{stream}")
         samples = webdataset.shuffle(self.shuffle_buffer, self.shuffle_buffer, rng=rng)(self._raw_samples(rng))
         for _ in range(state.position):
@@ -180,4 +180,4 @@ class TrainStream(IterableDataset):
                     continue
                 images.append(train_transform(image, self.image_size, random.Random(raw.seed)))
                 targets.append(torch.from_numpy(raw.target.astype(np.float32)))
-            yield Batch(torch.stack(images), torch.stack(targets), stream, StreamState(*state.as_list()))
+            yield Batch(torch.stack(images), torch.stack(targets), stream, replace(state))
