@@ -24,8 +24,9 @@ from accelerate import Accelerator
 from pipeline.data import read_parquet_metadata, write_json
 from pipeline.train_data import ShardPair
 
-TEXT_SIDE_KEYS = ("llm", "revision", "layer", "mode", "facets", "suffixes", "prompts_hash", "num_facets", "dim",
-                  "normalized", "sources")
+#: The embeddings metadata that defines what the targets mean; every embeddings file of a run must agree on it.
+TEXT_SIDE_KEYS = ("llm", "revision", "layer", "mode", "layout", "templates", "prompts_hash", "dim", "normalized",
+                  "sources")
 KEEP = 2  # newest checkpoints kept
 METRICS_FIELDS = ("step", "epoch", "loss", "lr", "temperature", "images_per_s")
 
@@ -37,11 +38,11 @@ def _file_identity(path: Path) -> dict:
 
 def fingerprint(settings: dict, pairs: list[ShardPair], processes: int, num_workers: int) -> dict:
     """What a checkpoint must match to be resumed: the settings, the data layout (processes x loader workers) and
-    the inputs' content identity (text side from the embeddings metadata; sizes and mtimes of every file)."""
+    the inputs' content identity (text side from the texts' metadata; sizes and mtimes of every file)."""
     shards = []
     for pair in pairs:
-        meta = read_parquet_metadata(pair.embeddings)
-        shards.append({"tar": _file_identity(pair.tar), "embeddings": _file_identity(pair.embeddings),
+        meta = read_parquet_metadata(pair.texts)
+        shards.append({"tar": _file_identity(pair.tar), "texts": _file_identity(pair.texts),
                        "text_side": {key: meta.get(key) for key in TEXT_SIDE_KEYS}})
     return {"settings": settings, "processes": processes, "num_workers": num_workers, "shards": shards}
 
@@ -60,7 +61,7 @@ def describe_change(old: dict, new: dict) -> str:
         changes.append(f"shards: {len(old_shards)} -> {len(new_shards)}")
     else:
         for before, after in zip(old_shards, new_shards):
-            for part in ("tar", "embeddings", "text_side"):
+            for part in ("tar", "texts", "text_side"):
                 if before[part] != after[part]:
                     diff = [k for k in after[part] if before[part].get(k) != after[part][k]]
                     changes.append(f"{after['tar']['name']} {part} ({', '.join(diff)})")

@@ -5,6 +5,7 @@
     flame caption SHARD OUT    captions Parquet for an image shard
     flame embed CAPTIONS OUT   facet embeddings Parquet for a captions Parquet
     flame train ...            vision tower + projector against the facet embeddings
+    flame train-clip ...       the open_clip CLIP baseline on the same shards' captions
     flame evaluate ...         one benchmark -> CLIP_benchmark-style JSON
     flame report ...           Markdown + CSV table of evaluation JSONs
 """
@@ -32,6 +33,10 @@ def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
 
 SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, keys as in a config's `{stage}:` "
                  "section (see pipeline/schema.yaml: $defs/{stage}_settings); missing keys take the schema's defaults.")
+CLIP_SETTINGS_HELP = ("the CLIP baseline settings: inline JSON/YAML or a .yaml/.json file, the keys a config's `train:` "
+                      "section shares with it (vision, epochs, batch_size, lr ...) plus those of its `clip_baseline:` "
+                      "section (see pipeline/schema.yaml: $defs/clip_settings); missing keys take the schema's "
+                      "defaults.")
 
 
 def read_document(text: str) -> dict:
@@ -41,11 +46,6 @@ def read_document(text: str) -> dict:
         return read(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
-
-
-def _facets_arg(text: str):
-    """A facet set name, or a comma-separated list of facet names / custom suffixes."""
-    return text if "," not in text else [part.strip() for part in text.split(",") if part.strip()]
 
 
 def cmd_demo_data(args) -> None:
@@ -85,50 +85,56 @@ def cmd_embed(args) -> None:
     from pipeline.embed import FacetEmbedder
     from pipeline.embed_shard import embed_captions_file
     from pipeline.llm import load_llm
+    from pipeline.prompts import text_layout
     from pipeline.settings import validate_document
 
     settings = validate_document("embed_settings", args.settings, "--settings")
     execution = _execution(args, "embed_execution", ("token_budget",))
+    templates = text_layout(settings["layout"], settings["facets"])
     if not args.captions.exists():
         raise FileNotFoundError(f"{args.captions}: captions file not found")
     model, tokenizer = load_llm(settings["llm"], revision=settings["revision"], dtype=settings["dtype"],
                                 device=args.device, trust_remote_code=settings["trust_remote_code"])
-    embedder = FacetEmbedder(model, tokenizer, settings["facets"], layer=settings["layer"], mode=settings["mode"],
-                             token_budget=execution["token_budget"],
-                             max_caption_tokens=settings["max_caption_tokens"])
-    llm_meta = {"llm": settings["llm"], "revision": settings["revision"],
+    embedders = {source: FacetEmbedder(model, tokenizer, template, layer=settings["layer"], mode=settings["mode"],
+                                       token_budget=execution["token_budget"],
+                                       max_caption_tokens=settings["max_caption_tokens"])
+                 for source, template in templates.items()}
+    metadata = {"llm": settings["llm"], "revision": settings["revision"], "layout": settings["layout"],
                 "llm_dtype": str(next(model.parameters()).dtype)}
-    counts = embed_captions_file(args.captions, args.out, embedder, settings["sources"],
-                                 normalize=settings["normalize"], llm_meta=llm_meta)
+    counts = embed_captions_file(args.captions, args.out, embedders, settings["sources"],
+                                 normalize=settings["normalize"], metadata=metadata)
     print(f"{args.captions}: {dict(counts)}")
 
 
 def cmd_train(args) -> None:
-    from pipeline.train import TrainExecution, TrainSettings, pair_shards, train
+    from pipeline.train import ClipSettings, FlameSettings, TrainExecution, pair_shards, train
 
-    settings = TrainSettings.from_document(args.settings, "--settings")
+    clip = args.command == "train-clip"
+    settings = (ClipSettings if clip else FlameSettings).from_document(args.settings, "--settings")
     execution = TrainExecution(**_execution(args, "train_execution", ("num_workers", "checkpoint_every")))
-    train(pair_shards(args.shards, args.embeddings), args.out, args.state_dir, settings, execution)
+    pairs = pair_shards(args.shards, args.captions if clip else args.embeddings, "captions" if clip else "embeddings")
+    train(pairs, args.out, args.state_dir, settings, execution)
 
 
 def cmd_evaluate(args) -> None:
     from pipeline.data import write_json
     from pipeline.evaluate import readers
-    from pipeline.evaluate.flame_model import FlameModel
+    from pipeline.evaluate.models import ClipModel, load_model
     from pipeline.evaluate.retrieval import evaluate_retrieval
     from pipeline.evaluate.zeroshot import evaluate_zeroshot
 
     execution = _execution(args, "evaluate_execution", ("token_budget",))
-    model = FlameModel.load(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
-                            token_budget=execution["token_budget"])
+    model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
+                       token_budget=execution["token_budget"])
     if args.format == "wds_classification":
         task, metrics = "zeroshot_classification", evaluate_zeroshot(
-            model, readers.read_wds_classification(args.data), facets=args.facets)
+            model, readers.read_wds_classification(args.data), prompt=args.prompt)
     else:
         read = readers.read_urban1k if args.format == "urban1k" else readers.read_coco_karpathy
-        task, metrics = "zeroshot_retrieval", evaluate_retrieval(model, read(args.data), facets=args.facets)
-    result = {"dataset": args.name, "model": str(args.model_dir), "pretrained": None, "task": task,
-              "metrics": metrics, "language": "en", "facets": args.facets}
+        task, metrics = "zeroshot_retrieval", evaluate_retrieval(model, read(args.data), prompt=args.prompt)
+    kind = "clip" if isinstance(model, ClipModel) else "flame"
+    result = {"dataset": args.name, "model": str(args.model_dir), "model_kind": kind, "pretrained": None,
+              "task": task, "metrics": metrics, "language": "en", "prompt": None if kind == "clip" else args.prompt}
     write_json(result, args.out)
     print(json.dumps(result, indent=2))
 
@@ -194,36 +200,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("train", formatter_class=fmt, help="train the vision tower + projector",
-                       description="Contrastive training of a timm ViT + MLP projector against precomputed facet "
-                                   "embeddings. Use `accelerate launch --multi_gpu --num_processes N -m pipeline.cli "
-                                   "train ...` for N GPUs (or N gloo processes on CPU). Rerunning with the same "
-                                   "settings and inputs resumes from the newest checkpoint in --state-dir; other "
-                                   "settings or changed inputs discard it.")
-    p.add_argument("--shards", type=Path, nargs="+", required=True, help="image shards (.tar)")
-    p.add_argument("--embeddings", type=Path, nargs="+", required=True,
-                   help="embeddings .parquet, one per shard, matched by shard name")
-    p.add_argument("--out", type=Path, required=True, help="model directory to write")
-    p.add_argument("--state-dir", type=Path, required=True, help="checkpoints and logs (resume state)")
-    p.add_argument("--settings", type=read_document, required=True, metavar="JSON|FILE",
-                   help=SETTINGS_HELP.format(stage="train") + ' Example: \'{"vision": {"model": '
-                        '"vit_tiny_patch16_224", "image_size": 64, "patch_size": 8}, "epochs": 2}\'.')
-    p.add_argument("--num-workers", type=int, default=None,
-                   help="data loader workers per process (each draws its own sample stream; a checkpoint resumes "
-                        "only with the same value; default from the schema)")
-    p.add_argument("--checkpoint-every", type=int, default=None,
-                   help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")
-    p.set_defaults(func=cmd_train)
+    for name, texts, help_text, description in (
+        ("train", "embeddings", "train the vision tower + projector (FLAME)",
+         "Contrastive training of a timm ViT + MLP projector against precomputed facet embeddings "
+         "(objective: settings key loss)."),
+        ("train-clip", "captions", "train the open_clip CLIP baseline on the same shards",
+         "open_clip's CLIP (its text transformer and tokenizer, 77-token context, ClipLoss) with FLAME's vision "
+         "backbone, on the captions of the shards (settings key sources).")):
+        p = sub.add_parser(name, formatter_class=fmt, help=help_text, description=description + (
+            f" Use `accelerate launch --multi_gpu --num_processes N -m pipeline.cli {name} ...` for N GPUs (or N gloo "
+            "processes on CPU). Rerunning with the same settings and inputs resumes from the newest checkpoint in "
+            "--state-dir; other settings or changed inputs discard it."))
+        p.add_argument("--shards", type=Path, nargs="+", required=True, help="image shards (.tar)")
+        p.add_argument(f"--{texts}", type=Path, nargs="+", required=True,
+                       help=f"{texts} .parquet, one per shard, matched by shard name")
+        p.add_argument("--out", type=Path, required=True, help="model directory to write")
+        p.add_argument("--state-dir", type=Path, required=True, help="checkpoints and logs (resume state)")
+        settings_help = SETTINGS_HELP.format(stage="train") if name == "train" else CLIP_SETTINGS_HELP
+        p.add_argument("--settings", type=read_document, required=True, metavar="JSON|FILE",
+                       help=settings_help + ' Example: \'{"vision": {"model": '
+                            '"vit_tiny_patch16_224", "image_size": 64, "patch_size": 8}, "epochs": 2}\'.')
+        p.add_argument("--num-workers", type=int, default=None,
+                       help="data loader workers per process (each draws its own sample stream; a checkpoint resumes "
+                            "only with the same value; default from the schema)")
+        p.add_argument("--checkpoint-every", type=int, default=None,
+                       help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")
+        p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
                        description="Zero-shot retrieval (urban1k, coco formats) or zero-shot classification "
                                    "(CLIP_benchmark webdataset format); writes CLIP_benchmark-style JSON.")
-    p.add_argument("--model-dir", type=Path, required=True, help="model directory from `flame train`")
+    p.add_argument("--model-dir", type=Path, required=True,
+                   help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")
     p.add_argument("--name", required=True, help="benchmark name written into the result")
     p.add_argument("--format", required=True, choices=EVAL_READERS, help="on-disk format of --data")
     p.add_argument("--data", type=Path, required=True, help="benchmark root directory")
     p.add_argument("--out", type=Path, required=True, help="result .json")
-    p.add_argument("--facets", type=_facets_arg, default="long", help="facet prompts for the text side")
+    p.add_argument("--prompt", default="long", choices=["raw", "short", "long"],
+                   help="FLAME: embed the texts as training captions of this source were (the model's layout); "
+                        "CLIP: ignored")
     p.add_argument("--llm", default=None, help="override the LLM path/id recorded in the model")
     p.add_argument("--token-budget", type=int, default=None,
                    help="padded tokens per LLM batch (speed only; default from the schema)")

@@ -1,7 +1,8 @@
 """Facet embeddings from a frozen decoder-only LLM, with exact facet-decoupled attention.
 
 The embedding of facet k of a caption is defined as the hidden state (``layer``) at the last token of
-``tokenizer(build_prompts(caption, facets)[k])`` run *alone* through the model. Two modes compute it:
+``tokenizer(template.prompts(caption)[k])`` run *alone* through the model (``template``: a
+:class:`~pipeline.prompts.PromptTemplate`). Two modes compute it:
 
 ``naive``
     The N*K full prompts as independent rows of a right-padded batch (the reference, and the benchmark baseline).
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from pipeline.prompts import FacetSpec, build_caption_part, build_prefix, resolve_facets
+from pipeline.prompts import PromptTemplate
 
 MODES = ("fda", "naive")
 
@@ -104,21 +105,20 @@ class FacetEmbedder:
     Args:
         model: a causal LM (or its base model) from ``AutoModelForCausalLM.from_pretrained``; not modified.
         tokenizer: its tokenizer. Prompts are tokenised with the tokenizer's special tokens (BOS), as a user would.
-        facets: a facet set name (``"long"``, ``"short"``) or a list of facet names / custom suffixes.
+        template: the prompt template (prefix, K facet suffixes, caption cleaning), e.g. ``paper_template("long")``.
         layer: ``-1`` for the final hidden state, ``L >= 1`` for ``hidden_states[L]`` (see :func:`backbone_upto`).
         mode: ``"fda"`` (facet-decoupled attention) or ``"naive"`` (K independent sequences).
         token_budget: padded tokens per forward batch; captions are sorted by length and packed up to it.
         max_caption_tokens: captions longer than this many tokens are cut to it (counted in ``stats["truncated"]``).
     """
 
-    def __init__(self, model: nn.Module, tokenizer, facets: FacetSpec = "long", layer: int = -1, mode: str = "fda",
+    def __init__(self, model: nn.Module, tokenizer, template: PromptTemplate, layer: int = -1, mode: str = "fda",
                  token_budget: int = 8192, max_caption_tokens: int | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if token_budget < 1:
             raise ValueError(f"token_budget must be positive, got {token_budget}")
-        self.facet_names, self.suffixes = resolve_facets(facets)
-        self.facets = facets
+        self.template = template
         self.tokenizer = tokenizer
         self.layer = layer
         self.mode = mode
@@ -133,7 +133,7 @@ class FacetEmbedder:
 
     @property
     def num_facets(self) -> int:
-        return len(self.suffixes)
+        return self.template.num_facets
 
     # ---- tokenisation -------------------------------------------------------------------------------------------
     def _truncate(self, caption: str) -> str:
@@ -146,9 +146,8 @@ class FacetEmbedder:
         return self.tokenizer.decode(ids[: self.max_caption_tokens])
 
     def _tokenize(self, caption: str) -> _Tokenized:
-        prefix = build_prefix(caption)
-        *rows, caption_part = self.tokenizer([prefix + suffix for suffix in self.suffixes]
-                                             + [build_caption_part(caption)])["input_ids"]
+        *rows, caption_part = self.tokenizer(self.template.prompts(caption)
+                                             + [self.template.caption_part(caption)])["input_ids"]
         shared = min(_common_prefix_length(rows), min(len(r) for r in rows) - 1)  # every suffix keeps >= 1 token
         if shared < len(caption_part) - 1:  # the closing quote may merge with what follows it; more may not
             self.stats["prefix_boundary_split"] += 1

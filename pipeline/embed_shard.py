@@ -1,15 +1,19 @@
 """Embed stage: a captions Parquet shard in, a facet-embeddings Parquet shard out.
 
-Output rows: ``key``, ``source`` (``raw``, ``short_0``, ``long_1`` …: which caption of the image) and
-``embedding``: a fixed-size list of K*D float16 (facet-major, reshape to ``[K, D]``), L2-normalised per facet unless
-``normalize=False``. The schema metadata (``flame``) records the LLM id and revision, layer, facet names, prompt
-texts and their hash, K, D, dtype and the counts (captions, empty, truncated, prefix_boundary_split).
+One row per (caption, facet), so captions of different sources can have different numbers of facets without
+padding: ``key``, ``source`` (``raw``, ``short_0``, ``long_1`` …: which caption of the image), ``facet`` (the facet
+name) and ``embedding`` (a fixed-size list of D float16, L2-normalised unless ``normalize=False``). An image's rows
+follow its captions in source order (raw, short, long) and each caption's facets in template order: one raw, one
+short and one long caption under the official layout give its 1 + 3 + 7 = 11 rows. The schema metadata (``flame``)
+records the LLM id and revision, layer, the text layout with every source's template (prefix, facet names, suffixes,
+cleaning) and their hash, D, dtype and the counts (captions, rows, empty, truncated, prefix_boundary_split).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +23,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pipeline.data import read_parquet_metadata, write_parquet
+from pipeline.data import write_parquet
 from pipeline.embed import FacetEmbedder
-from pipeline.prompts import PREFIX, prompts_hash
+from pipeline.prompts import SOURCES, templates_hash
 
-SOURCES = ("raw", "short", "long")
-# Row groups of ~32 MiB: training reads one group at a time (about 460 rows of 7 x 5120 float16 for Mistral-Nemo).
+# Row groups of ~32 MiB: training reads one group at a time (about 3300 rows of 5120 float16 for Mistral-Nemo).
 ROW_GROUP_BYTES = 32 << 20
+STAT_KEYS = ("truncated", "prefix_boundary_split", "prompt_tokens")
 
 
 def captions_to_embed(table: pa.Table, sources: list[str]) -> tuple[list[str], list[str], list[str], int]:
@@ -36,7 +40,7 @@ def captions_to_embed(table: pa.Table, sources: list[str]) -> tuple[list[str], l
     keys, labels, texts, empty = [], [], [], 0
     columns = {name: table.column(name).to_pylist() for name in ("key", *sources)}
     for row, key in enumerate(columns["key"]):
-        for source in sources:
+        for source in (s for s in SOURCES if s in sources):  # row order: raw, short, long
             value = columns[source][row]
             captions = [(source, value)] if source == "raw" else [(f"{source}_{i}", v) for i, v in enumerate(value)]
             for label, text in captions:
@@ -49,51 +53,78 @@ def captions_to_embed(table: pa.Table, sources: list[str]) -> tuple[list[str], l
     return keys, labels, texts, empty
 
 
-def embed_captions_file(captions_path: Path, out: Path, embedder: FacetEmbedder, sources: list[str],
-                        normalize: bool = True, llm_meta: dict | None = None) -> Counter:
-    """Embed the captions of ``captions_path`` into ``out`` (atomic write). Returns the counts."""
+def _encode_by_source(labels: list[str], texts: list[str], embedders: Mapping[str, FacetEmbedder],
+                      name: str) -> tuple[list[torch.Tensor], Counter]:
+    """Every caption's ``[K_source, D]`` embeddings (in caption order) and the embedders' summed counts."""
+    vectors: list[torch.Tensor | None] = [None] * len(texts)
+    stats: Counter = Counter()
+    start = time.perf_counter()
+    with tqdm(total=len(texts), desc=f"embed {name}", unit="cap") as bar:
+        def progress(n_captions: int, n_tokens: int) -> None:
+            stats["prompt_tokens"] += n_tokens
+            bar.update(n_captions)
+            bar.set_postfix(tok_per_s=f"{stats['prompt_tokens'] / max(time.perf_counter() - start, 1e-9):.0f}")
+
+        for source, embedder in embedders.items():
+            chosen = [i for i, label in enumerate(labels) if label.split("_")[0] == source]
+            if not chosen:
+                continue
+            embedder.stats.clear()
+            encoded = embedder.encode([texts[i] for i in chosen], progress=progress)
+            for i, row in zip(chosen, encoded):
+                vectors[i] = row
+            stats.update({key: embedder.stats[key] for key in STAT_KEYS if key != "prompt_tokens"})
+    return vectors, stats
+
+
+def embed_captions_file(captions_path: Path, out: Path, embedders: Mapping[str, FacetEmbedder], sources: list[str],
+                        normalize: bool = True, metadata: dict | None = None) -> Counter:
+    """Embed the ``sources`` captions of ``captions_path`` into ``out`` (atomic write); returns the counts.
+
+    ``embedders``: one per caption source of the text layout (its template decides the prompts; every template is
+    recorded, so evaluation can embed text as any source), sharing one LLM; ``metadata``: extra keys for the file's
+    metadata (LLM id, revision, layout name).
+    """
+    missing = [s for s in sources if s not in embedders]
+    if missing:
+        raise ValueError(f"no embedder for caption sources {missing}")
     table = pq.read_table(captions_path)
     keys, labels, texts, empty = captions_to_embed(table, sources)
-    embedder.stats.clear()
     start = time.perf_counter()
-    with tqdm(total=len(texts), desc=f"embed {captions_path.name}", unit="cap") as bar:
-        def progress(n_captions: int, n_tokens: int) -> None:
-            bar.update(n_captions)
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(tok_per_s=f"{embedder.stats['prompt_tokens'] / max(elapsed, 1e-9):.0f}")
-
-        vectors = embedder.encode(texts, progress=progress) if texts else torch.empty(0, embedder.num_facets,
-                                                                                        embedder.hidden_size)
+    vectors, stats = _encode_by_source(labels, texts, embedders, captions_path.name)
+    embedder = embedders[sources[0]]
+    dim = embedder.hidden_size
+    rows = [(key, label, facet) for key, label in zip(keys, labels)
+            for facet in embedders[label.split("_")[0]].template.names]
+    stacked = torch.cat(vectors) if vectors else torch.empty(0, dim)  # [rows, D]
     if normalize:
-        vectors = F.normalize(vectors, dim=-1)
-    k, d = embedder.num_facets, embedder.hidden_size
-    flat = pa.array(vectors.reshape(-1).numpy().astype(np.float16), type=pa.float16())
-    embedding = pa.FixedSizeListArray.from_arrays(flat, k * d)
-    out_table = pa.table({"key": pa.array(keys, pa.string()), "source": pa.array(labels, pa.string()),
-                          "embedding": embedding})
-    counts = Counter({"captions": len(texts), "empty": empty, "truncated": embedder.stats["truncated"],
-                      "prefix_boundary_split": embedder.stats["prefix_boundary_split"],
-                      "prompt_tokens": embedder.stats["prompt_tokens"]})
-    metadata = {
-        "stage": "embed", **(llm_meta or {}), "layer": embedder.layer, "mode": embedder.mode,
-        "facets": list(embedder.facet_names), "prefix": PREFIX, "suffixes": list(embedder.suffixes),
-        "prompts_hash": prompts_hash(embedder.facets), "num_facets": k, "dim": d, "dtype": "float16",
-        "normalized": normalize, "sources": sources, "captions_file": str(captions_path), "counts": dict(counts),
-        "seconds": round(time.perf_counter() - start, 3),
+        stacked = F.normalize(stacked, dim=-1)
+    flat = pa.array(stacked.reshape(-1).numpy().astype(np.float16), type=pa.float16())
+    out_table = pa.table({"key": pa.array([r[0] for r in rows], pa.string()),
+                          "source": pa.array([r[1] for r in rows], pa.string()),
+                          "facet": pa.array([r[2] for r in rows], pa.string()),
+                          "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)})
+    counts = Counter({"captions": len(texts), "rows": len(rows), "empty": empty,
+                      **{key: stats[key] for key in STAT_KEYS}})
+    file_meta = {
+        "stage": "embed", **(metadata or {}), "layer": embedder.layer, "mode": embedder.mode,
+        "templates": {source: e.template.describe() for source, e in embedders.items()},
+        "prompts_hash": templates_hash({source: e.template for source, e in embedders.items()}),
+        "dim": dim, "dtype": "float16", "normalized": normalize, "sources": [s for s in SOURCES if s in sources],
+        "captions_file": str(captions_path), "counts": dict(counts), "seconds": round(time.perf_counter() - start, 3),
     }
-    write_parquet(out_table, out, metadata, row_group_bytes=ROW_GROUP_BYTES)
+    write_parquet(out_table, out, file_meta, row_group_bytes=ROW_GROUP_BYTES)
     return counts
 
 
-def embedding_array(column: pa.ChunkedArray, num_facets: int, dim: int) -> np.ndarray:
-    """The ``embedding`` column (fixed-size lists of K*D float16) as ``[N, K, D]`` float16."""
+def embedding_array(column: pa.ChunkedArray, dim: int) -> np.ndarray:
+    """The ``embedding`` column (fixed-size lists of D float16) as ``[N, D]`` float16."""
     flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(-1, num_facets, dim)
+    return flat.reshape(-1, dim)
 
 
-def read_embeddings(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """``(keys, sources, embeddings[N, K, D] float16)`` of an embeddings Parquet file."""
-    meta = read_parquet_metadata(path)
+def read_embeddings(path: Path) -> tuple[pa.Table, np.ndarray]:
+    """``(table of key, source, facet; embeddings [N, D] float16)`` of an embeddings Parquet file."""
     table = pq.read_table(path)
-    emb = embedding_array(table.column("embedding"), meta["num_facets"], meta["dim"])
-    return table.column("key").to_pylist(), table.column("source").to_pylist(), emb
+    return table.select(["key", "source", "facet"]), embedding_array(table.column("embedding"),
+                                                                        table.schema.field("embedding").type.list_size)

@@ -1,15 +1,22 @@
 """The FLAME image side: a timm vision transformer + a 2-layer MLP projector into the LLM's hidden space.
 
-As in the official code, the projector runs on every patch token (Linear -> GELU -> Linear -> LayerNorm) and the
-projected tokens are averaged; the image feature is that mean, L2-normalised: ``images [B, 3, H, W] -> [B, D]``.
-A saved model directory holds ``model.safetensors`` and ``flame_config.json`` (vision and projector settings plus
-the text side that produced the training targets: LLM, layer, facets).
+``projector``:
+
+``per_token`` (the official code)
+    The MLP (Linear -> GELU -> Linear -> LayerNorm) runs on every patch token and the projected tokens are averaged.
+    For ViT-B/16 at 224 px into Mistral-Nemo's 5120 that is ~6 GMAC per image, about a third of the ViT itself.
+``pooled``
+    The patch tokens are averaged first and the MLP runs once per image: T times fewer projector FLOPs (T = patch
+    tokens, 196 for ViT-B/16), a different (cheaper, less expressive) model.
+
+The image feature is the result, L2-normalised: ``images [B, 3, H, W] -> [B, D]``. A saved model directory holds
+``model.safetensors`` and ``flame_config.json`` (``kind``, vision and projector settings, the objective's logit
+parameters, and the text side that produced the training targets: LLM, layer, layout and templates).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import timm
@@ -19,13 +26,26 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pipeline.data import atomic_path
+from pipeline.loss import INITIAL_LOGITS
 
 CONFIG_NAME = "flame_config.json"
 WEIGHTS_NAME = "model.safetensors"
+PROJECTORS = ("per_token", "pooled")
+
+
+def vision_tower(vision: dict) -> nn.Module:
+    """The timm ViT of ``vision`` (``{"model", "image_size", "patch_size", "kwargs"}``), random init, no head."""
+    return timm.create_model(vision["model"], pretrained=False, num_classes=0, img_size=vision["image_size"],
+                             patch_size=vision["patch_size"], **vision.get("kwargs", {}))
+
+
+def patch_tokens(tower: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, H, W] -> [B, T, W]``: the tower's output tokens without its prefix (class/register) tokens."""
+    return tower.forward_features(images)[:, tower.num_prefix_tokens:]
 
 
 class Projector(nn.Module):
-    """Per-token 2-layer MLP: ``[..., width] -> [..., dim]``."""
+    """2-layer MLP: ``[..., width] -> [..., dim]``."""
 
     def __init__(self, width: int, dim: int):
         super().__init__()
@@ -36,43 +56,66 @@ class Projector(nn.Module):
 
 
 class FlameVisionModel(nn.Module):
-    """Vision tower + projector + learnable temperature.
+    """Vision tower + projector + the objective's learnable logit scale (and bias).
 
     ``vision``: ``{"model": timm name, "image_size": int, "patch_size": int, "kwargs": {...}}``; ``dim``: the LLM
-    hidden size D. ``logit_scale`` is log(1/T), initialised to log(1/0.07) (paper).
+    hidden size D; ``projector``: one of :data:`PROJECTORS`; ``objective``: sets the initial ``logit_scale`` (log of
+    the inverse temperature) and whether there is a ``logit_bias`` (:data:`pipeline.loss.INITIAL_LOGITS`).
     """
 
-    def __init__(self, vision: dict, dim: int, init_temperature: float = 0.07):
+    def __init__(self, vision: dict, dim: int, projector: str = "per_token", objective: str = "info_nce"):
         super().__init__()
-        self.vision_config = dict(vision)
-        self.dim = dim
-        self.tower = timm.create_model(vision["model"], pretrained=False, num_classes=0,
-                                       img_size=vision["image_size"], patch_size=vision["patch_size"],
-                                       **vision.get("kwargs", {}))
+        if projector not in PROJECTORS:
+            raise ValueError(f"projector must be one of {PROJECTORS}, got {projector!r}")
+        self.vision_config, self.dim, self.projector_kind, self.objective = dict(vision), dim, projector, objective
+        self.tower = vision_tower(vision)
         self.projector = Projector(self.tower.num_features, dim)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+        scale, bias = INITIAL_LOGITS[objective]
+        self.logit_scale = nn.Parameter(torch.tensor(scale))
+        self.logit_bias = nn.Parameter(torch.tensor(bias)) if bias is not None else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W]`` -> L2-normalised ``[B, D]``."""
-        tokens = self.tower.forward_features(images)[:, self.tower.num_prefix_tokens:]  # patch tokens [B, T, W]
-        return F.normalize(self.projector(tokens).mean(dim=1), dim=-1)
+        tokens = patch_tokens(self.tower, images)  # [B, T, W]
+        if self.projector_kind == "per_token":
+            return F.normalize(self.projector(tokens).mean(dim=1), dim=-1)
+        return F.normalize(self.projector(tokens.mean(dim=1)), dim=-1)
 
-    def save(self, out: Path, text_side: dict) -> None:
-        """Write weights and config into the directory ``out`` (each file atomically)."""
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / WEIGHTS_NAME) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        config = {"vision": self.vision_config, "dim": self.dim, "text": text_side}
-        with atomic_path(out / CONFIG_NAME) as tmp:
-            tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    def config(self, text_side: dict) -> dict:
+        return {"kind": "flame", "vision": self.vision_config, "dim": self.dim, "projector": self.projector_kind,
+                "objective": self.objective, "text": text_side}
 
     @classmethod
-    def load(cls, directory: Path) -> tuple[FlameVisionModel, dict]:
-        """``(model, config)`` from a directory written by :meth:`save`."""
-        config_path = directory / CONFIG_NAME
-        if not config_path.exists():
-            raise FileNotFoundError(f"{config_path}: not a FLAME model directory (no {CONFIG_NAME})")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        model = cls(config["vision"], config["dim"])
-        model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
-        return model.eval(), config
+    def from_config(cls, config: dict) -> FlameVisionModel:
+        return cls(config["vision"], config["dim"], config["projector"], config["objective"])
+
+
+def save_model(model: nn.Module, config: dict, out: Path) -> None:
+    """Write ``model``'s weights and ``config`` into the directory ``out`` (each file atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / WEIGHTS_NAME) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    with atomic_path(out / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_config(directory: Path) -> dict:
+    """The ``flame_config.json`` of a model directory written by ``flame train`` or ``flame train-clip``."""
+    path = directory / CONFIG_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not a model directory written by flame train (no {CONFIG_NAME})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_weights(model: nn.Module, directory: Path) -> nn.Module:
+    """``model`` with the weights of ``directory``, in eval mode."""
+    model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+    return model.eval()
+
+
+def load_flame_model(directory: Path) -> tuple[FlameVisionModel, dict]:
+    """``(model, config)`` of a FLAME model directory."""
+    config = read_config(directory)
+    if config.get("kind") != "flame":
+        raise ValueError(f"{directory}: a {config.get('kind')!r} model, not a FLAME model")
+    return load_weights(FlameVisionModel.from_config(config), directory), config

@@ -1,4 +1,5 @@
-"""Report: one Markdown table and one CSV from the evaluation JSON files (CLIP_benchmark format)."""
+"""Report: the evaluation JSON files (CLIP_benchmark format) as one Markdown table with the models side by side
+(FLAME, and the CLIP baseline when it was trained), one long-format CSV, and a grouped bar chart."""
 
 from __future__ import annotations
 
@@ -22,28 +23,50 @@ def load_results(paths: list[Path]) -> list[dict]:
     return results
 
 
-def markdown_table(results: list[dict]) -> str:
-    """One row per (dataset, metric), values in percent with one decimal."""
-    lines = ["| dataset | task | metric | value (%) |", "|---|---|---|---:|"]
+def _model(result: dict) -> str:
+    return result.get("model_kind", "flame")
+
+
+def side_by_side(results: list[dict]) -> tuple[list[str], dict[tuple[str, str, str], dict[str, float]]]:
+    """``(models in first-seen order, {(dataset, task, metric): {model: value}})`` in first-seen order."""
+    models: dict[str, None] = {}
+    rows: dict[tuple[str, str, str], dict[str, float]] = {}
     for result in results:
+        models[_model(result)] = None
         for metric, value in result["metrics"].items():
-            lines.append(f"| {result['dataset']} | {result['task']} | {metric} | {100 * value:.1f} |")
+            rows.setdefault((result["dataset"], result["task"], metric), {})[_model(result)] = value
+    return list(models), rows
+
+
+def markdown_table(results: list[dict]) -> str:
+    """One row per (dataset, metric), one column per model, values in percent with one decimal."""
+    models, rows = side_by_side(results)
+    lines = ["| dataset | task | metric | " + " | ".join(f"{m} (%)" for m in models) + " |",
+             "|---|---|---|" + "---:|" * len(models)]
+    for (dataset, task, metric), values in rows.items():
+        cells = " | ".join(f"{100 * values[m]:.1f}" if m in values else "–" for m in models)
+        lines.append(f"| {dataset} | {task} | {metric} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
 def plot_results(results: list[dict], path: Path) -> None:
-    """A horizontal bar chart of every (dataset, metric) value in percent, written atomically as PNG."""
+    """Horizontal bars of every (dataset, metric) value in percent, one bar per model, written atomically as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['dataset']}: {m}" for r in results for m in r["metrics"]]
-    values = [100 * v for r in results for v in r["metrics"].values()]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(labels) + 1))
-    ax.barh(labels[::-1], values[::-1], color="tab:orange")
+    models, rows = side_by_side(results)
+    labels = [f"{dataset}: {metric}" for dataset, _, metric in rows]
+    height = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(labels) * len(models) + 1))
+    for m, model in enumerate(models):
+        positions = [len(labels) - 1 - i + (len(models) - 1 - m) * height for i in range(len(labels))]
+        ax.barh(positions, [100 * values.get(model, 0.0) for values in rows.values()], height=height, label=model)
+    ax.set_yticks([len(labels) - 1 - i + 0.4 - height / 2 for i in range(len(labels))], labels)
     ax.set_xlabel("%")
     ax.set_xlim(0, 100)
+    ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -56,14 +79,15 @@ def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
     plot_results(results, out_dir / "results.png")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["dataset", "task", "metric", "value"])
+    writer.writerow(["model", "dataset", "task", "metric", "value"])
     for result in results:
         for metric, value in result["metrics"].items():
-            writer.writerow([result["dataset"], result["task"], metric, value])
+            writer.writerow([_model(result), result["dataset"], result["task"], metric, value])
     with atomic_path(out_dir / "results.csv") as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    sources = "\n".join(f"- {_model(r)}: `{r['model']}`" for r in {_model(r): r for r in results}.values())
     report = out_dir / "report.md"
     with atomic_path(report) as tmp:
-        tmp.write_text(f"# {title}\n\nModel: `{results[0]['model']}`\n\n{markdown_table(results)}\n"
-                       "![results](results.png)\n", encoding="utf-8")
+        tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{markdown_table(results)}\n![results](results.png)\n",
+                       encoding="utf-8")
     return report

@@ -55,7 +55,10 @@ def validate_document(definition: str, document: dict, where: str) -> dict:
         raise KeyError(f"schema has no definition {definition!r}")
     wrapped = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"], "unevaluatedProperties": False}
     filled = copy.deepcopy(document)
-    error = jsonschema.exceptions.best_match(_Validator(wrapped).iter_errors(filled))
+    errors = list(_Validator(wrapped).iter_errors(filled))
+    # a key that fails its own check also counts as "unevaluated" for the whole document: report the cause
+    specific = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
+    error = jsonschema.exceptions.best_match(specific)
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ValueError(f"{where}: key {key}: {error.message}")
@@ -78,6 +81,13 @@ def read_document(text: str) -> dict:
 def stage_settings(section: dict) -> dict:
     """The settings document of a config's stage section: every key except execution, threads and resources."""
     return {key: value for key, value in section.items() if key not in NON_SETTINGS_KEYS}
+
+
+def clip_settings(train_section: dict, baseline_section: dict) -> dict:
+    """The CLIP baseline's settings document: the keys of a config's ``train:`` section that ``$defs/train_common``
+    defines (vision backbone, data, schedule) plus its ``clip_baseline:`` section."""
+    common = load_schema()["$defs"]["train_common"]["properties"]
+    return {**{key: value for key, value in train_section.items() if key in common}, **baseline_section}
 
 
 def as_json(document: dict) -> str:

@@ -1,4 +1,5 @@
-"""Train stage: the vision tower + projector against precomputed facet embeddings (the LLM is never loaded).
+"""Train stage: FLAME's vision tower + projector against precomputed facet embeddings (the LLM is never loaded),
+or the open_clip CLIP baseline on the same shards' captions; one training loop for both.
 
 One optimizer step = ``grad_accum`` micro-batches of ``batch_size`` images on each of the ``P`` processes; the
 contrastive batch is all ``batch_size x P x grad_accum`` of them (features gathered across processes with
@@ -16,27 +17,32 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.checkpoints import CheckpointStore, fingerprint
+from pipeline.checkpoints import TEXT_SIDE_KEYS, CheckpointStore, fingerprint
 from pipeline.data import read_parquet_metadata, shard_name, write_json
-from pipeline.loss import facet_info_nce
-from pipeline.model import FlameVisionModel
+from pipeline.loss import objective_loss
+from pipeline.model import FlameVisionModel, save_model
+from pipeline.prompts import PromptTemplate, facet_slots
 from pipeline.settings import validate_document
-from pipeline.train_data import Batch, ShardPair, StreamState, TrainStream, count_images
+from pipeline.train_data import Batch, CaptionTexts, FacetTargets, ShardPair, StreamState, TrainStream
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that changes the trained weights; meanings, bounds and defaults: ``$defs/train_settings`` in
-    ``pipeline/schema.yaml``. Build with :meth:`from_document`."""
+    """What every trained model shares (vision backbone, data, schedule): meanings, bounds and defaults in
+    ``$defs/train_common`` of ``pipeline/schema.yaml``. Build a :class:`FlameSettings` or :class:`ClipSettings`
+    with ``from_document``."""
 
+    DEFINITION: ClassVar[str] = "train_common"
     vision: dict
     sources: list[str]
     epochs: int
@@ -51,8 +57,28 @@ class TrainSettings:
     seed: int
 
     @classmethod
-    def from_document(cls, document: dict, where: str = "train settings") -> TrainSettings:
-        return cls(**validate_document("train_settings", document, where))
+    def from_document(cls, document: dict, where: str = "train settings"):
+        return cls(**validate_document(cls.DEFINITION, document, where))
+
+
+@dataclass(frozen=True)
+class FlameSettings(TrainSettings):
+    """FLAME training (``$defs/train_settings``): the shared settings plus the objective and the projector."""
+
+    DEFINITION: ClassVar[str] = "train_settings"
+    loss: str
+    positives: int
+    projector: str
+
+
+@dataclass(frozen=True)
+class ClipSettings(TrainSettings):
+    """The CLIP baseline (``$defs/clip_settings``): the shared settings plus open_clip's joint width and text tower
+    (``CLIPTextCfg`` fields)."""
+
+    DEFINITION: ClassVar[str] = "clip_settings"
+    embed_dim: int
+    text: dict
 
 
 @dataclass(frozen=True)
@@ -120,43 +146,122 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def contrastive_step(accelerator: Accelerator, model, micro_batches: list[Batch]) -> torch.Tensor:
+def _check_text_side(pairs: list[ShardPair], sources: list[str]) -> dict:
+    """The embeddings' shared text side (metadata of the first file); raises naming a file that differs from it
+    or lacks a training source."""
+    first = read_parquet_metadata(pairs[0].texts)
+    for pair in pairs:
+        meta = read_parquet_metadata(pair.texts) if pair is not pairs[0] else first
+        differing = [key for key in TEXT_SIDE_KEYS if meta.get(key) != first.get(key)]
+        if differing:
+            raise ValueError(f"{pair.texts}: embedded differently from {pairs[0].texts} ({', '.join(differing)}); "
+                             "rerun the embed stage for every shard")
+        missing = [s for s in sources if s not in meta["sources"]]
+        if missing:
+            raise ValueError(f"{pair.texts}: no embeddings of caption sources {missing} (embedded: "
+                             f"{meta['sources']}); add them to embed.sources or remove them from train.sources")
+    return first
+
+
+class FlameTask:
+    """FLAME: the vision model against precomputed text embeddings, with objective ``settings.loss``; ``meta``: the
+    embeddings' text side (their metadata: dim, templates ...)."""
+
+    def __init__(self, settings: FlameSettings, meta: dict):
+        self.settings, self.meta = settings, meta
+        templates = {s: PromptTemplate.from_description(d) for s, d in self.meta["templates"].items()}
+        slots = (facet_slots(templates, settings.sources) if settings.loss == "info_nce"
+                 else tuple(f"row{r}" for r in range(settings.positives)))
+        self.targets = FacetTargets(settings.sources, settings.loss, slots)
+
+    def build_model(self) -> FlameVisionModel:
+        return FlameVisionModel(self.settings.vision, self.meta["dim"], self.settings.projector, self.settings.loss)
+
+    def features(self, model, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        image = model(images)
+        return image, targets.to(image.dtype)
+
+    def loss(self, raw_model, image, text, mask, logits_live: bool) -> torch.Tensor:
+        scale, bias = raw_model.logit_scale, raw_model.logit_bias
+        if not logits_live:
+            scale, bias = scale.detach(), None if bias is None else bias.detach()
+        return objective_loss(self.settings.loss, image, text, mask, scale, bias)
+
+    def save(self, raw_model: FlameVisionModel, out: Path) -> None:
+        text_side = {key: self.meta.get(key) for key in TEXT_SIDE_KEYS}
+        save_model(raw_model, raw_model.config({**text_side, "train_sources": self.settings.sources}), out)
+
+
+class ClipTask:
+    """The CLIP baseline: open_clip's CLIP on the captions of ``settings.sources``, open_clip's ``ClipLoss``."""
+
+    def __init__(self, settings: ClipSettings):
+        self.settings = settings
+        self.targets = CaptionTexts(settings.sources, settings.text["context_length"])
+
+    def build_model(self):
+        from pipeline.clip_baseline import build_clip
+
+        return build_clip(self.settings.vision, self.settings.embed_dim, self.settings.text)
+
+    def features(self, model, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        image, text, _ = model(images, targets)
+        return image, text
+
+    def loss(self, raw_model, image, text, mask, logits_live: bool) -> torch.Tensor:
+        from open_clip.loss import ClipLoss
+
+        scale = raw_model.logit_scale if logits_live else raw_model.logit_scale.detach()
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        return ClipLoss(local_loss=True, gather_with_grad=True, rank=rank, world_size=world)(image, text, scale.exp())
+
+    def save(self, raw_model, out: Path) -> None:
+        from pipeline.clip_baseline import clip_config
+
+        save_model(raw_model, clip_config(self.settings.vision, self.settings.embed_dim, self.settings.text,
+                                          {"sources": self.settings.sources}), out)
+
+
+def contrastive_step(accelerator: Accelerator, model, task: FlameTask | ClipTask,
+                     micro_batches: list[Batch]) -> torch.Tensor:
     """Forward and backward for one optimizer step over ``micro_batches`` (this process's part); returns the loss.
 
-    With one micro-batch this is plain gather-with-gradients InfoNCE. With J > 1, the features of all J are first
-    computed without gradients; then micro-batch j is recomputed with gradients and the loss of the whole batch
-    (live features for j, cached ones for the rest) is back-propagated, so the summed gradients equal those of one
-    batch of J micro-batches. The temperature's gradient is taken once (in the last pass); gradients are
-    synchronised across processes only in the last pass.
+    With one micro-batch this is the plain objective with features gathered with gradients. With J > 1, the
+    features of all J are first computed without gradients; then micro-batch j is recomputed with gradients and the
+    loss of the whole batch (live features for j, cached ones for the rest) is back-propagated, so the summed
+    gradients equal those of one batch of J micro-batches (open_clip's ``accum_freq``). The logit scale and bias get
+    their gradient once (in the last pass); gradients are synchronised across processes only in the last pass.
     """
     raw = accelerator.unwrap_model(model)
-    targets = torch.cat([b.targets for b in micro_batches]).to(accelerator.device)
     images = [b.images.to(accelerator.device) for b in micro_batches]
+    targets = [b.targets.to(accelerator.device) for b in micro_batches]
+    masks = [b.mask for b in micro_batches]
+    mask = None if masks[0] is None else torch.cat(masks).to(accelerator.device)
     if len(images) == 1:
-        features = model(images[0])
-        loss = facet_info_nce(features, targets.to(features.dtype), raw.logit_scale)
+        loss = task.loss(raw, *task.features(model, images[0], targets[0]), mask, logits_live=True)
         accelerator.backward(loss)
         return loss.detach()
     with torch.no_grad():
-        cached = [model(x) for x in images]
+        cached = [task.features(model, x, t) for x, t in zip(images, targets)]
     last = len(images) - 1
-    for j, x in enumerate(images):
+    for j in range(len(images)):
         with accelerator.no_sync(model) if j < last else nullcontext():
-            live = model(x)
-            features = torch.cat([*cached[:j], live, *cached[j + 1:]])
-            scale = raw.logit_scale if j == last else raw.logit_scale.detach()
-            loss = facet_info_nce(features, targets.to(features.dtype), scale)
+            live = task.features(model, images[j], targets[j])
+            features = [torch.cat([*(c[side] for c in cached[:j]), live[side], *(c[side] for c in cached[j + 1:])])
+                        for side in (0, 1)]
+            loss = task.loss(raw, *features, mask, logits_live=j == last)
             accelerator.backward(loss)
     return loss.detach()
 
 
-def pair_shards(shards: list[Path], embeddings: list[Path]) -> list[ShardPair]:
-    """Pair every shard with the embeddings file of the same shard name; raises naming an unpaired shard."""
-    by_name = {shard_name(p): Path(p) for p in embeddings}
+def pair_shards(shards: list[Path], texts: list[Path], what: str = "embeddings") -> list[ShardPair]:
+    """Pair every shard with the texts file (``what``: embeddings or captions) of the same shard name; raises
+    naming an unpaired shard."""
+    by_name = {shard_name(p): Path(p) for p in texts}
     pairs = []
     for shard in shards:
         if shard_name(shard) not in by_name:
-            raise FileNotFoundError(f"no embeddings file for shard {shard} among the embeddings given")
+            raise FileNotFoundError(f"no {what} file for shard {shard} among the {what} files given")
         pairs.append(ShardPair(Path(shard), by_name[shard_name(shard)]))
     return pairs
 
@@ -171,22 +276,25 @@ def _optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.A
 
 def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSettings,
           execution: TrainExecution) -> dict:
-    """Train on ``pairs``, save the model to ``out``; returns the summary (also ``out/train_summary.json``)."""
+    """Train FLAME (``FlameSettings``: pairs of shards and embeddings) or the CLIP baseline (``ClipSettings``: pairs
+    of shards and captions) on ``pairs``; save the model to ``out``. Returns the summary (also
+    ``out/train_summary.json``)."""
     # cpu=True without a GPU: accelerate otherwise ignores the processes of `accelerate launch` (gloo) on a CPU host
     accelerator = Accelerator(mixed_precision=settings.precision, cpu=not torch.cuda.is_available())
     processes, rank = accelerator.num_processes, accelerator.process_index
-    meta = read_parquet_metadata(pairs[0].embeddings)
-    images_total = count_images(pairs, settings.sources)
+    task = (FlameTask(settings, _check_text_side(pairs, settings.sources)) if isinstance(settings, FlameSettings)
+            else ClipTask(settings))
+    images_total = sum(task.targets.count(pair.texts) for pair in pairs)
     global_batch = settings.batch_size * processes * settings.grad_accum
     steps_per_epoch = images_total // global_batch
     if steps_per_epoch == 0:
-        raise ValueError(f"{images_total} images have embeddings for sources {settings.sources}, fewer than one "
+        raise ValueError(f"{images_total} images have texts for sources {settings.sources}, fewer than one "
                          f"step's batch of {global_batch} (batch_size {settings.batch_size} x {processes} "
                          f"processes x grad_accum {settings.grad_accum}): lower train.batch_size")
     total_steps = steps_per_epoch * settings.epochs
 
     set_seed(settings.seed)
-    model = FlameVisionModel(settings.vision, dim=meta["dim"])
+    model = task.build_model()
     optimizer = _optimizer(model, settings)
     # Not prepared: accelerate would step a prepared scheduler once per process per optimizer step.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -203,7 +311,7 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
     resumed_from = progress.step
     kept = store.truncate_metrics(progress.step)
 
-    stream = TrainStream(pairs, settings.sources, settings.vision["image_size"], settings.batch_size,
+    stream = TrainStream(pairs, task.targets, settings.vision["image_size"], settings.batch_size,
                          settings.shuffle_buffer, settings.seed, rank, steps_per_epoch * settings.grad_accum)
     loader = DataLoader(stream, batch_size=None, num_workers=execution.num_workers)
     raw_model = accelerator.unwrap_model(model)
@@ -218,13 +326,13 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
             for _ in range(progress.step_in_epoch, steps_per_epoch):
                 step_started = time.perf_counter()
                 micro = [next(batches) for _ in range(settings.grad_accum)]
-                loss = accelerator.reduce(contrastive_step(accelerator, model, micro), "mean")
+                loss = accelerator.reduce(contrastive_step(accelerator, model, task, micro), "mean")
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise TrainingDiverged(
                         f"non-finite loss ({loss_value}) at step {progress.step + 1} (epoch {progress.epoch + 1}); "
                         f"the weights were not updated and the last good checkpoint in {store.checkpoints} is kept. "
-                        f"Check the embeddings for NaN/inf rows or lower train.lr")
+                        f"Check the texts for NaN/inf embedding rows or lower train.lr")
                 lr = scheduler.get_last_lr()[0]  # the rate this step uses
                 optimizer.step()
                 scheduler.step()
@@ -256,17 +364,15 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
     steps_per_process = gather_object([progress.step - resumed_from])
     skipped = gather_object([progress.skipped])
     summary = {
-        "steps": progress.step, "steps_this_run": progress.step - resumed_from, "resumed_from_step": resumed_from,
+        "kind": "flame" if isinstance(task, FlameTask) else "clip", "steps": progress.step, "steps_this_run": progress.step - resumed_from, "resumed_from_step": resumed_from,
         "steps_per_process_this_run": steps_per_process, "processes": processes, "global_batch": global_batch,
-        "steps_per_epoch": steps_per_epoch, "images_with_embeddings": images_total, "final_loss": loss_value,
+        "steps_per_epoch": steps_per_epoch, "images_with_texts": images_total, "final_loss": loss_value,
         "seconds": round(seconds, 2), "images_per_s": round(images_seen / seconds, 2) if seconds else None,
         "skipped": {key: sum(s[key] for s in skipped) for key in skipped[0]},
         "settings": asdict(settings), "execution": asdict(execution),
     }
     if accelerator.is_main_process:
-        text_side = {k: meta.get(k) for k in ("llm", "revision", "layer", "facets", "suffixes", "prompts_hash",
-                                               "normalized", "dim")}
-        raw_model.save(out, text_side)
+        task.save(raw_model, out)
         write_json(summary, out / "train_summary.json")
         if store.metrics.exists():
             (out / "train_metrics.csv").write_bytes(store.metrics.read_bytes())

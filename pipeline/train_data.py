@@ -1,21 +1,23 @@
-"""Training samples: micro-batches of (images, facet targets) streamed from (image tar, embeddings Parquet) pairs.
+"""Training samples: micro-batches of (images, targets) streamed from (image tar, texts Parquet) pairs: FLAME's
+targets are precomputed embedding rows (:class:`FacetTargets`), the CLIP baseline's are caption token ids
+(:class:`CaptionTexts`).
 
 The design is webdataset's resampled shards with a fixed epoch length (open_clip's ``--dataset-resampled``):
 
 - A process's micro-batches of an epoch are numbered 0..M-1 and dealt round-robin to W *streams* (W = loader
   workers; batch i belongs to stream i mod W). A stream draws shards uniformly at random (with replacement) from
-  every pair, reads each shard's samples in order, looks up one of the image's embedding rows (restricted to the
-  training sources, chosen at random), shuffles the (encoded image bytes, target) samples in a buffer
+  every pair, reads each shard's samples in order, draws the image's target (restricted to the training sources,
+  chosen at random), shuffles the (encoded image bytes, target) samples in a buffer
   (``webdataset.shuffle``), and only then decodes and crops them. Every process runs exactly M micro-batches per
   epoch whatever the shard sizes, so ranks never wait for each other at an epoch end.
 - Everything random in a stream comes from one ``random.Random`` seeded by (seed, epoch, rank, stream), and a
   sample's crop from its own seed drawn there, so a stream is a pure function of those and of how many samples it
   has handed out (its *position*). A checkpoint stores each stream's position; resuming replays the raw stream up
   to it without decoding, which makes mid-epoch resume exact.
-- Samples without an embedding row (empty caption, missing key) and undecodable images are skipped and counted;
+- Samples without a text (empty caption, missing key) and undecodable images are skipped and counted;
   a batch is always full.
 
-Memory per loader worker: the shuffle buffer (``shuffle_buffer`` x (encoded image + K x D float16 target)), one row
+Memory per loader worker: the shuffle buffer (``shuffle_buffer`` x (encoded image + S x D float16 target)), one row
 group of one embeddings file, and one shard's key index.
 """
 
@@ -25,6 +27,7 @@ import random
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +43,11 @@ from pipeline.transforms import train_transform
 
 @dataclass(frozen=True)
 class ShardPair:
-    """An image shard and the embeddings of its captions (same shard name)."""
+    """An image shard and its texts (same shard name): the embeddings Parquet (FLAME) or the captions Parquet (the
+    CLIP baseline)."""
 
     tar: Path
-    embeddings: Path
+    texts: Path
 
 
 def _source_kind(label: str) -> str:
@@ -51,42 +55,108 @@ def _source_kind(label: str) -> str:
     return label.split("_")[0]
 
 
-def count_images(pairs: list[ShardPair], sources: list[str]) -> int:
-    """Images with at least one embedding row among ``sources`` over all pairs (reads the key/source columns)."""
-    total = 0
-    for pair in pairs:
-        table = pq.read_table(pair.embeddings, columns=["key", "source"])
-        total += len({key for key, label in zip(table["key"].to_pylist(), table["source"].to_pylist())
-                      if _source_kind(label) in sources})
-    return total
-
-
 class EmbeddingRows:
-    """One embeddings Parquet file opened for lookups: key -> row numbers, and rows read a row group at a time.
-
-    Rows are in the shard's sample order, so reading a shard in order decodes each row group once.
-    """
+    """One embeddings Parquet file opened for lookups: key -> its rows among ``sources`` as ``(row, caption label,
+    facet)``, and vectors read a row group at a time (rows are in the shard's sample order, so reading a shard in
+    order decodes each row group once)."""
 
     def __init__(self, path: Path, sources: list[str]):
-        meta = read_parquet_metadata(path)
-        self.shape = (meta["num_facets"], meta["dim"])
         self.file = pq.ParquetFile(path)
-        table = self.file.read(columns=["key", "source"])
-        self.rows: dict[str, list[int]] = {}
-        for row, (key, label) in enumerate(zip(table["key"].to_pylist(), table["source"].to_pylist())):
+        self.dim = self.file.schema_arrow.field("embedding").type.list_size
+        table = self.file.read(columns=["key", "source", "facet"])
+        self.rows: dict[str, list[tuple[int, str, str]]] = {}
+        for row, (key, label, facet) in enumerate(zip(*(table[c].to_pylist() for c in ("key", "source", "facet")))):
             if _source_kind(label) in sources:
-                self.rows.setdefault(key, []).append(row)
+                self.rows.setdefault(key, []).append((row, label, facet))
         sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
         self.group_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
-        self._group, self._vectors = -1, np.empty((0, *self.shape), np.float16)
+        self._group, self._vectors = -1, np.empty((0, self.dim), np.float16)
 
     def vector(self, row: int) -> np.ndarray:
-        """Row ``row`` as a ``[K, D]`` float16 array (a copy: it does not pin the row group)."""
+        """Row ``row`` as a ``[D]`` float16 array (a copy: it does not pin the row group)."""
         group = bisect_right(self.group_starts, row) - 1
         if group != self._group:
             column = self.file.read_row_group(group, columns=["embedding"]).column("embedding")
-            self._group, self._vectors = group, embedding_array(column, *self.shape)
+            self._group, self._vectors = group, embedding_array(column, self.dim)
         return self._vectors[row - self.group_starts[group]].copy()
+
+
+@dataclass(frozen=True)
+class FacetTargets:
+    """FLAME's targets: an image's embedding rows, drawn per ``objective`` into ``slots`` text slots.
+
+    ``info_nce``: one caption of the image, uniformly among its captions in ``sources``; its facets fill the slots
+    named ``slots`` (facet names), the others are masked. ``sigmoid_multi_positive``: ``len(slots)`` distinct rows
+    uniformly among all the image's rows in ``sources`` (all of them, the rest masked, when it has fewer).
+    A target is ``(vectors [S, D] float16, mask [S] bool)``.
+    """
+
+    sources: list[str]
+    objective: str
+    slots: tuple[str, ...]
+
+    def count(self, path: Path) -> int:
+        """Images of the file with at least one row among the sources."""
+        table = pq.read_table(path, columns=["key", "source"])
+        return len({key for key, label in zip(table["key"].to_pylist(), table["source"].to_pylist())
+                    if _source_kind(label) in self.sources})
+
+    def open(self, path: Path) -> EmbeddingRows:
+        return EmbeddingRows(path, self.sources)
+
+    def draw(self, table: EmbeddingRows, key: str, rng: random.Random) -> tuple[np.ndarray, np.ndarray] | None:
+        rows = table.rows.get(key)
+        if not rows:
+            return None
+        vectors = np.zeros((len(self.slots), table.dim), np.float16)
+        mask = np.zeros(len(self.slots), bool)
+        if self.objective == "info_nce":
+            label = rng.choice(sorted({label for _, label, _ in rows}))
+            for row, _, facet in (r for r in rows if r[1] == label):
+                slot = self.slots.index(facet)
+                vectors[slot], mask[slot] = table.vector(row), True
+        else:
+            for slot, (row, _, _) in enumerate(rng.sample(rows, min(len(rows), len(self.slots)))):
+                vectors[slot], mask[slot] = table.vector(row), True
+        return vectors, mask
+
+
+@dataclass(frozen=True)
+class CaptionTexts:
+    """The CLIP baseline's targets: one caption of the image, uniformly among its non-empty captions in
+    ``sources``, as open_clip token ids ``[context_length]`` int64 (longer captions are cut, as open_clip does)."""
+
+    sources: list[str]
+    context_length: int
+
+    def _captions(self, path: Path) -> dict[str, list[str]]:
+        table = pq.read_table(path, columns=["key", *self.sources])
+        captions: dict[str, list[str]] = {}
+        for row, key in enumerate(table["key"].to_pylist()):
+            for source in self.sources:
+                value = table[source][row].as_py()
+                texts = [value] if source == "raw" else value or []
+                captions.setdefault(key, []).extend(t.strip() for t in texts if t and t.strip())
+        return {key: texts for key, texts in captions.items() if texts}
+
+    def count(self, path: Path) -> int:
+        return len(self._captions(path))
+
+    def open(self, path: Path) -> dict[str, list[str]]:
+        return self._captions(path)
+
+    def draw(self, table: dict[str, list[str]], key: str, rng: random.Random) -> tuple[np.ndarray, None] | None:
+        texts = table.get(key)
+        if not texts:
+            return None
+        return _clip_tokenizer(self.context_length)(rng.choice(texts))[0].numpy(), None
+
+
+@cache
+def _clip_tokenizer(context_length: int):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer(context_length=context_length)
 
 
 @dataclass
@@ -103,11 +173,13 @@ class StreamState:
 
 @dataclass
 class Batch:
-    """One micro-batch: ``images [B, 3, S, S]`` float32, ``targets [B, K, D]`` float32, and its stream's state
+    """One micro-batch: ``images [B, 3, S, S]`` float32; ``targets``: ``[B, S, D]`` float32 text embeddings with
+    ``mask [B, S]`` bool (FLAME), or ``[B, L]`` int64 token ids with ``mask`` None (CLIP); and its stream's state
     after it (a copy)."""
 
     images: torch.Tensor
     targets: torch.Tensor
+    mask: torch.Tensor | None
     stream: int
     state: StreamState
 
@@ -115,7 +187,7 @@ class Batch:
 @dataclass
 class _Raw:
     image: bytes | None
-    target: np.ndarray | None
+    target: tuple[np.ndarray, np.ndarray | None] | None
     seed: int
 
 
@@ -127,7 +199,7 @@ class TrainStream(IterableDataset):
     """
 
     pairs: list[ShardPair]
-    sources: list[str]
+    targets: FacetTargets | CaptionTexts
     image_size: int
     batch_size: int
     shuffle_buffer: int
@@ -143,18 +215,17 @@ class TrainStream(IterableDataset):
         self.epoch, self.done, self.resume = epoch, done, dict(resume or {})
 
     def _raw_samples(self, rng: random.Random) -> Iterator[_Raw]:
-        """Resampled shards, samples in shard order, each with one target drawn among its rows (or None)."""
+        """Resampled shards, samples in shard order, each with its target drawn (None: the image has no text)."""
         while True:
             pair = rng.choice(self.pairs)
-            rows, matched = EmbeddingRows(pair.embeddings, self.sources), 0
+            table, matched = self.targets.open(pair.texts), 0
             for sample in iter_shard(pair.tar):
-                candidates = rows.rows.get(sample.key)
-                matched += bool(candidates)
-                target = rows.vector(rng.choice(candidates)) if candidates else None
+                target = self.targets.draw(table, sample.key, rng)
+                matched += target is not None
                 yield _Raw(sample.image_bytes, target, rng.getrandbits(64))
             if not matched:
-                raise ValueError(f"no sample of {pair.tar} has an embedding row for sources {self.sources} in "
-                                 f"{pair.embeddings}: the shard and its embeddings do not match")
+                raise ValueError(f"no sample of {pair.tar} has a text for sources {self.targets.sources} in "
+                                 f"{pair.texts}: the shard and its texts do not match")
 
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
@@ -167,7 +238,7 @@ class TrainStream(IterableDataset):
         for _ in range(state.position):
             next(samples)
         for _ in range(remaining):
-            images, targets = [], []
+            images, targets, masks = [], [], []
             while len(images) < self.batch_size:
                 raw = next(samples)
                 state.position += 1
@@ -179,5 +250,8 @@ class TrainStream(IterableDataset):
                     state.unreadable += 1
                     continue
                 images.append(train_transform(image, self.image_size, random.Random(raw.seed)))
-                targets.append(torch.from_numpy(raw.target.astype(np.float32)))
-            yield Batch(torch.stack(images), torch.stack(targets), stream, replace(state))
+                values, mask = raw.target
+                targets.append(torch.from_numpy(values.astype(np.float32) if values.dtype == np.float16 else values))
+                masks.append(None if mask is None else torch.from_numpy(mask))
+            yield Batch(torch.stack(images), torch.stack(targets), None if masks[0] is None else torch.stack(masks),
+                        stream, replace(state))

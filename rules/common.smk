@@ -6,7 +6,7 @@ from snakemake.utils import validate
 
 from pipeline.cli import launch_command
 from pipeline.data import expand_shards, shard_name
-from pipeline.settings import SCHEMA_PATH, as_json, stage_settings
+from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings
 
 
 if not config:
@@ -19,6 +19,10 @@ validate(config, str(SCHEMA_PATH))
 RESULTS = config["results"]
 STATE = config["state"]
 DEMO = config.get("demo")
+# The trained models: FLAME, and the open_clip CLIP baseline when the config has a clip_baseline section.
+MODELS = ["flame"] + (["clip"] if "clip_baseline" in config else [])
+# Per model: the `flame` subcommand that trains it and the flag of its per-shard texts.
+TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
 
 
 def _train_shards():
@@ -65,14 +69,17 @@ def stage_resources(stage):
     return dict(config[stage]["resources"])
 
 
-def facets_arg(value):
-    """A facets config value as `flame evaluate --facets` takes it: a set name or a comma-separated list."""
-    return value if isinstance(value, str) else ",".join(value)
-
-
 def settings_json(stage):
     """The stage's results-changing settings as one canonical JSON document; as params they trigger reruns."""
     return as_json(stage_settings(config[stage]))
+
+
+def model_settings_json(model):
+    """The settings document of a trained model: FLAME's from `train:`, the baseline's from the keys `train:`
+    shares with it plus `clip_baseline:`; as params they trigger reruns."""
+    if model == "flame":
+        return settings_json("train")
+    return as_json(clip_settings(config["train"], config["clip_baseline"]))
 
 
 def execution_resources(stage):

@@ -1,21 +1,23 @@
-# Stage 4: one job per benchmark, then the report.
+# Stage 4: one job per (model, benchmark), then the report with the models side by side.
 
 
 rule evaluate:
     input:
-        model=f"{RESULTS}/train/model",
+        model=f"{RESULTS}/train/{{model}}",
         data=demo_manifest(),
     output:
-        f"{RESULTS}/eval/{{benchmark}}.json",
+        f"{RESULTS}/eval/{{model}}/{{benchmark}}.json",
+    wildcard_constraints:
+        model="|".join(MODELS),
     params:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
-        facets=lambda wc: facets_arg(benchmark(wc.benchmark).get("facets", "long")),
+        prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
         dtype=config["evaluate"]["dtype"],
     log:
-        f"{RESULTS}/logs/evaluate/{{benchmark}}.log",
+        f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{benchmark}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}.tsv"
     threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
@@ -24,13 +26,14 @@ rule evaluate:
         "../envs/evaluate.yaml"
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
-        " --data {params.path} --facets '{params.facets}' --out {output} --dtype {params.dtype}"
+        " --data {params.path} --prompt {params.prompt} --out {output} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} > {log} 2>&1"
 
 
 rule report:
     input:
-        expand(f"{RESULTS}/eval/{{benchmark}}.json", benchmark=config["evaluate"]["benchmarks"]),
+        expand(f"{RESULTS}/eval/{{model}}/{{benchmark}}.json", model=MODELS,
+               benchmark=config["evaluate"]["benchmarks"]),
     output:
         report=f"{RESULTS}/report/report.md",
         table=f"{RESULTS}/report/results.csv",

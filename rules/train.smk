@@ -1,22 +1,33 @@
-# Stage 3: the vision tower + projector against all shards' facet embeddings. Checkpoints live in the
-# undeclared state directory, so a failed or interrupted job resumes mid-epoch instead of starting over; the
-# settings document is the rerun trigger, the execution settings (workers, checkpoint interval) are not.
+# Stage 3: one rule, two models: `flame` (the vision tower + projector against all shards' facet embeddings) and,
+# when the config has a clip_baseline section, `clip` (open_clip's CLIP on the same shards' captions, with the
+# same vision backbone, batch, epochs and schedule). Checkpoints live in the undeclared state directory, so a
+# failed or interrupted job resumes mid-epoch instead of starting over; the settings document is the rerun
+# trigger, the execution settings (workers, checkpoint interval) are not.
+
+
+def train_texts(wildcards):
+    """The per-shard texts a model trains on: FLAME the embeddings, CLIP the captions."""
+    stage = "embed" if wildcards.model == "flame" else "caption"
+    return expand(f"{RESULTS}/{stage}/{{shard}}.parquet", shard=SHARDS)
 
 
 rule train:
     input:
         shards=list(SHARDS.values()),
-        embeddings=expand(f"{RESULTS}/embed/{{shard}}.parquet", shard=SHARDS),
+        texts=train_texts,
     output:
-        directory(f"{RESULTS}/train/model"),
+        directory(f"{RESULTS}/train/{{model}}"),
+    wildcard_constraints:
+        model="|".join(MODELS),
     params:
-        settings=settings_json("train"),
+        settings=lambda wc: model_settings_json(wc.model),
+        command=lambda wc: TRAIN_COMMANDS[wc.model],
         launcher=train_launcher(config["train"]["resources"]),
-        state=f"{STATE}/train",
+        state=lambda wc: f"{STATE}/train/{wc.model}",
     log:
-        f"{RESULTS}/logs/train.log",
+        f"{RESULTS}/logs/train/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train.tsv"
+        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     threads: stage_threads("train")
     resources:
         **stage_resources("train"),
@@ -24,6 +35,7 @@ rule train:
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.launcher} train --shards {input.shards} --embeddings {input.embeddings}"
-        " --out {output} --state-dir {params.state} --settings {params.settings:q}"
-        " --num-workers {resources.num_workers} --checkpoint-every {resources.checkpoint_every} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.launcher} {params.command[0]} --shards {input.shards}"
+        " {params.command[1]} {input.texts} --out {output} --state-dir {params.state}"
+        " --settings {params.settings:q} --num-workers {resources.num_workers}"
+        " --checkpoint-every {resources.checkpoint_every} > {log} 2>&1"

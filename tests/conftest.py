@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.prompts import FACETS, PREFIX
+from pipeline.prompts import FACETS, OFFICIAL_LONG_PREFIX, PREFIX
 from pipeline.tiny_llm import build_tiny_llm, train_tokenizer
 
 CORPUS = [
@@ -13,6 +13,7 @@ CORPUS = [
     "Two objects collide at night; the scene feels tense and dark, mostly purple.",
     "wallpaper star red img_0423 hd sunset",
     PREFIX.format(caption="a caption"),
+    OFFICIAL_LONG_PREFIX.format(caption="a caption."),
     *FACETS.values(),
 ]
 

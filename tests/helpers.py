@@ -37,10 +37,14 @@ TINY_VISION = {"model": "vit_tiny_patch16_224", "image_size": 32, "patch_size": 
                "kwargs": {"embed_dim": 32, "depth": 1, "num_heads": 2}}
 
 
+TEMPLATE = {"prefix": "{caption}", "names": ["a", "b"], "suffixes": [' a:"', ' b:"'], "cleaning": "quotes"}
+
+
 def write_training_pairs(root: Path, sizes=(16, 16), no_embedding=(), unreadable=(), nan=(), text_side=None):
     """Image shards of coloured squares + embeddings files whose 2-facet target is a fixed unit vector per colour.
 
-    ``sizes``: samples per shard. Keys are ``{shard}{index:03d}``; keys in ``no_embedding`` get no embedding row
+    ``sizes``: samples per shard. Keys are ``{shard}{index:03d}``; each has one ``raw`` caption embedded with two
+    facets ``a`` and ``b`` (two rows of D = 16, as the embed stage writes them). Keys in ``no_embedding`` get no rows
     (as an empty caption), keys in ``unreadable`` get corrupt image bytes, keys in ``nan`` a NaN target.
     Returns ``[(tar, parquet), ...]``.
     """
@@ -60,15 +64,17 @@ def write_training_pairs(root: Path, sizes=(16, 16), no_embedding=(), unreadable
                 sample["jpg"] = b"\xff\xd8 not a jpeg"
         tar = write_shard(root / "shards" / f"shard-{s:05d}.tar", samples)
         keys = [x["key"] for x in samples if x["key"] not in no_embedding]
-        emb = np.stack([targets[int(k[1:]) % len(COLORS)] for k in keys]).astype(np.float16)
+        emb = np.stack([targets[int(k[1:]) % len(COLORS)] for k in keys]).astype(np.float16)  # [N, 2, 16]
         for i, key in enumerate(keys):
             if key in nan:
                 emb[i] = np.nan
-        table = pa.table({"key": keys, "source": ["raw"] * len(keys),
-                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), 32)})
+        table = pa.table({"key": [k for k in keys for _ in "ab"], "source": ["raw"] * (2 * len(keys)),
+                          "facet": ["a", "b"] * len(keys),
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), 16)})
         parquet = root / "emb" / f"shard-{s:05d}.parquet"
-        write_parquet(table, parquet, {"num_facets": 2, "dim": 16, "llm": "none", "layer": -1,
-                                       "facets": ["a", "b"], "prompts_hash": "h0", **(text_side or {})},
+        write_parquet(table, parquet, {"dim": 16, "llm": "none", "layer": -1, "layout": "paper",
+                                       "templates": {"raw": TEMPLATE}, "sources": ["raw"], "prompts_hash": "h0",
+                                       **(text_side or {})},
                       row_group_bytes=256)
         pairs.append((tar, parquet))
     return pairs

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline.embed import FacetEmbedder, backbone_upto
-from pipeline.prompts import build_prompts
+from pipeline.prompts import paper_template, text_layout
 
 CAPTIONS = [
     "A red star.",
@@ -13,16 +13,17 @@ CAPTIONS = [
     "blue",
     "Two objects collide at sunset, a purple heart and a yellow ring.",
     "A small blue circle at sunset is falling past a dotted square.",
+    'Is the "red" star falling?',
 ]
 CUSTOM = ["colour", "spatial", 'the texture of the background in this image means in just one word:"']
 
 
-def reference(model, tokenizer, captions, facets, layer):
+def reference(model, tokenizer, captions, template, layer):
     """[N, K, D]: every prompt run alone (batch of one, no padding) through the full model."""
     rows = []
     for caption in captions:
         per_facet = []
-        for prompt in build_prompts(caption, facets):
+        for prompt in template.prompts(caption):
             ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
             with torch.no_grad():
                 out = model.model(ids, output_hidden_states=True)
@@ -36,18 +37,24 @@ def rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-@pytest.mark.parametrize("facets", ["long", "short", CUSTOM], ids=["long", "short", "custom"])
+TEMPLATES = {
+    "paper-long": paper_template("long"), "paper-short": paper_template("short"),
+    "paper-custom": paper_template(CUSTOM), **{f"official-{s}": t for s, t in text_layout("official").items()},
+}
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES.values()), ids=list(TEMPLATES))
 @pytest.mark.parametrize("layer", [-1, 2])
 @pytest.mark.parametrize("mode", ["fda", "naive"])
-def test_modes_equal_separate_forward_passes(tiny_llm, tokenizer, facets, layer, mode):
-    expected = reference(tiny_llm, tokenizer, CAPTIONS, facets, layer)
-    got = FacetEmbedder(tiny_llm, tokenizer, facets, layer=layer, mode=mode).encode(CAPTIONS)
-    assert got.shape == expected.shape
+def test_modes_equal_separate_forward_passes_for_every_layout(tiny_llm, tokenizer, template, layer, mode):
+    expected = reference(tiny_llm, tokenizer, CAPTIONS, template, layer)
+    got = FacetEmbedder(tiny_llm, tokenizer, template, layer=layer, mode=mode).encode(CAPTIONS)
+    assert got.shape == expected.shape == (len(CAPTIONS), template.num_facets, 64)
     assert rel_err(got, expected) <= 1e-4
 
 
 def test_caption_alone_equals_caption_in_a_batch(tiny_llm, tokenizer):
-    embedder = FacetEmbedder(tiny_llm, tokenizer, "long")
+    embedder = FacetEmbedder(tiny_llm, tokenizer, paper_template("long"))
     batched = embedder.encode(CAPTIONS)
     for i, caption in enumerate(CAPTIONS):
         alone = embedder.encode([caption])[0]
@@ -55,8 +62,8 @@ def test_caption_alone_equals_caption_in_a_batch(tiny_llm, tokenizer):
 
 
 def test_small_token_budget_splits_batches_without_changing_results(tiny_llm, tokenizer):
-    big = FacetEmbedder(tiny_llm, tokenizer, "long", token_budget=100_000).encode(CAPTIONS)
-    tiny = FacetEmbedder(tiny_llm, tokenizer, "long", token_budget=1)
+    big = FacetEmbedder(tiny_llm, tokenizer, paper_template("long"), token_budget=100_000).encode(CAPTIONS)
+    tiny = FacetEmbedder(tiny_llm, tokenizer, paper_template("long"), token_budget=1)
     small = tiny.encode(CAPTIONS)  # one caption per batch
     assert tiny.stats["captions"] == len(CAPTIONS)
     assert rel_err(small, big) <= 1e-5
@@ -71,17 +78,17 @@ def test_layer_cut_runs_only_the_needed_layers(tiny_llm):
 
 
 def test_truncation_is_counted(tiny_llm, tokenizer):
-    embedder = FacetEmbedder(tiny_llm, tokenizer, "short", max_caption_tokens=4)
+    embedder = FacetEmbedder(tiny_llm, tokenizer, paper_template("short"), max_caption_tokens=4)
     long_caption = CAPTIONS[1]
     out = embedder.encode([long_caption, "blue"])
     assert embedder.stats["truncated"] == 1
     cut = tokenizer.decode(tokenizer(long_caption, add_special_tokens=False)["input_ids"][:4])
-    assert rel_err(out[:1], reference(tiny_llm, tokenizer, [cut], "short", -1)) <= 1e-4
+    assert rel_err(out[:1], reference(tiny_llm, tokenizer, [cut], paper_template("short"), -1)) <= 1e-4
 
 
 def test_bad_mode_is_refused(tiny_llm, tokenizer):
     with pytest.raises(ValueError, match="mode"):
-        FacetEmbedder(tiny_llm, tokenizer, mode="packed")
+        FacetEmbedder(tiny_llm, tokenizer, paper_template("long"), mode="packed")
 
 
 class MergingTokenizer:
@@ -114,8 +121,8 @@ class MergingTokenizer:
 def test_boundary_merge_is_counted_and_results_stay_exact(tiny_llm):
     marker = 'the oddity in this image means in just one word:"'
     tokenizer = MergingTokenizer(marker)
-    facets = ["description", marker]
-    embedder = FacetEmbedder(tiny_llm, tokenizer, facets)
+    template = paper_template(["description", marker])
+    embedder = FacetEmbedder(tiny_llm, tokenizer, template)
     got = embedder.encode(["A red star", "blue"])
     assert embedder.stats["prefix_boundary_split"] == 2
-    assert rel_err(got, reference(tiny_llm, tokenizer, ["A red star", "blue"], facets, -1)) <= 1e-4
+    assert rel_err(got, reference(tiny_llm, tokenizer, ["A red star", "blue"], template, -1)) <= 1e-4

@@ -17,8 +17,8 @@ import torch
 
 from helpers import TINY_VISION, write_training_pairs
 from pipeline.cli import launch_command
-from pipeline.model import FlameVisionModel
-from pipeline.train import TrainExecution, TrainingDiverged, TrainSettings, lr_factor, train
+from pipeline.model import load_flame_model
+from pipeline.train import ClipSettings, FlameSettings, TrainExecution, TrainingDiverged, lr_factor, train
 from pipeline.train_data import ShardPair
 
 BIN = Path(sys.executable).parent
@@ -26,8 +26,8 @@ SCRIPTS = Path(__file__).parent / "scripts"
 BASE = dict(vision=TINY_VISION, sources=["raw"], epochs=3, batch_size=8, lr=3e-3, weight_decay=0.0, shuffle_buffer=8)
 
 
-def settings(**overrides) -> TrainSettings:
-    return TrainSettings.from_document({**BASE, **overrides})
+def settings(**overrides) -> FlameSettings:
+    return FlameSettings.from_document({**BASE, **overrides})
 
 
 def pairs_of(raw_pairs) -> list[ShardPair]:
@@ -54,15 +54,19 @@ def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, ch
     return proc
 
 
-def test_loss_falls_and_model_round_trips(tmp_path):
+@pytest.mark.parametrize("objective", [{}, {"loss": "sigmoid_multi_positive", "positives": 2},
+                                       {"projector": "pooled"}], ids=["info_nce", "sigmoid", "pooled_projector"])
+def test_loss_falls_and_model_round_trips(tmp_path, objective):
     summary = train(pairs_of(write_training_pairs(tmp_path)), tmp_path / "model", tmp_path / "state",
-                    settings(epochs=6), TrainExecution(num_workers=0, checkpoint_every=100))
+                    settings(epochs=6, **objective), TrainExecution(num_workers=0, checkpoint_every=100))
     rows = read_metrics(tmp_path / "model")
     assert summary["steps"] == len(rows) == 6 * 4 and [int(r["step"]) for r in rows] == list(range(1, 25))
     first, last = np.mean([float(r["loss"]) for r in rows[:4]]), np.mean([float(r["loss"]) for r in rows[-4:]])
     assert last < 0.7 * first
-    model, cfg = FlameVisionModel.load(tmp_path / "model")
-    assert cfg["dim"] == 16 and cfg["text"]["facets"] == ["a", "b"]
+    model, cfg = load_flame_model(tmp_path / "model")
+    assert cfg["dim"] == 16 and cfg["text"]["templates"]["raw"]["names"] == ["a", "b"]
+    assert cfg["objective"] == summary["settings"]["loss"] and cfg["projector"] == summary["settings"]["projector"]
+    assert (model.logit_bias is not None) == (cfg["objective"] == "sigmoid_multi_positive")
     out = model(torch.randn(3, 3, 32, 32))
     assert out.shape == (3, 16) and torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
 
@@ -85,20 +89,23 @@ def test_two_processes_on_uneven_shards_run_the_same_steps_with_the_same_lr_curv
     assert lr_two[-2] > 0 and lr_two[len(lr_two) // 2] > 0.4 * 3e-3  # not squeezed to 0 halfway
 
 
-def _step_gradients(out: Path, processes=1, accum=1) -> dict:
+def _step_gradients(out: Path, processes=1, accum=1, objective=()) -> dict:
     launcher = launch_command(processes, BIN)[:-2]  # the same launcher, running a script instead of the module
-    cmd = [*launcher, str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum)]
+    cmd = [*launcher, str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum), *objective]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out)
 
 
-def test_two_processes_and_gradient_accumulation_equal_one_process_on_the_same_global_batch(tmp_path):
-    reference = _step_gradients(tmp_path / "one.pt")
-    for name, result in (("2 processes", _step_gradients(tmp_path / "two.pt", processes=2)),
-                         ("grad_accum 2", _step_gradients(tmp_path / "accum.pt", accum=2))):
+@pytest.mark.parametrize("objective", [["--loss", "info_nce"], ["--loss", "sigmoid_multi_positive"], ["--clip"]],
+                         ids=["info_nce", "sigmoid_multi_positive", "clip"])
+def test_two_processes_and_gradient_accumulation_equal_one_process_on_the_same_global_batch(tmp_path, objective):
+    reference = _step_gradients(tmp_path / "one.pt", objective=objective)
+    for name, result in (("2 processes", _step_gradients(tmp_path / "two.pt", processes=2, objective=objective)),
+                         ("grad_accum 2", _step_gradients(tmp_path / "accum.pt", accum=2, objective=objective))):
         assert torch.allclose(result["loss"], reference["loss"], rtol=1e-6), name
+        assert result["grads"].keys() == reference["grads"].keys()
         for key, grad in reference["grads"].items():
             assert grad.abs().sum() > 0, key
             assert torch.allclose(result["grads"][key], grad, rtol=1e-4, atol=1e-6 * grad.abs().max()), (name, key)
@@ -166,7 +173,7 @@ def test_images_without_embeddings_or_readable_bytes_are_skipped_and_counted(tmp
     raw = write_training_pairs(tmp_path, sizes=(16, 16), no_embedding=("0001", "1002"), unreadable=("1005",))
     summary = train(pairs_of(raw), tmp_path / "model", tmp_path / "state", settings(epochs=4),
                     TrainExecution(num_workers=0, checkpoint_every=100))
-    assert summary["images_with_embeddings"] == 30 and summary["steps"] == 4 * (30 // 8)
+    assert summary["images_with_texts"] == 30 and summary["steps"] == 4 * (30 // 8)
     assert summary["skipped"]["missing_embedding"] >= 2 and summary["skipped"]["unreadable"] >= 1
     saved = json.loads((tmp_path / "model" / "train_summary.json").read_text())
     assert saved["skipped"] == summary["skipped"]
@@ -184,12 +191,76 @@ def test_non_finite_loss_stops_before_updating_and_keeps_the_last_checkpoint(tmp
 
 
 def test_settings_come_from_the_schema_with_errors_naming_the_key(tmp_path):
-    filled = TrainSettings.from_document({"vision": TINY_VISION})
+    filled = FlameSettings.from_document({"vision": TINY_VISION})
     assert filled.grad_accum == 1 and filled.betas == [0.9, 0.95] and filled.sources == ["raw", "short", "long"]
+    assert filled.loss == "info_nce" and filled.positives == 6 and filled.projector == "per_token"
+    clip = ClipSettings.from_document({"vision": TINY_VISION})
+    assert clip.sources == ["long"] and clip.text == {"width": 512, "heads": 8, "layers": 12, "context_length": 77}
     with pytest.raises(ValueError, match=r"--settings: key lr: -1 is less than or equal to the minimum of 0"):
-        TrainSettings.from_document({"vision": TINY_VISION, "lr": -1}, "--settings")
+        FlameSettings.from_document({"vision": TINY_VISION, "lr": -1}, "--settings")
     with pytest.raises(ValueError, match=r"key \(top level\).*'epoch'"):
-        TrainSettings.from_document({"vision": TINY_VISION, "epoch": 2})
+        FlameSettings.from_document({"vision": TINY_VISION, "epoch": 2})
+    with pytest.raises(ValueError, match=r"key \(top level\).*'loss'"):
+        ClipSettings.from_document({"vision": TINY_VISION, "loss": "info_nce"})
+    with pytest.raises(ValueError, match=r"key loss: 'siglip' is not one of"):
+        FlameSettings.from_document({"vision": TINY_VISION, "loss": "siglip"})
     with pytest.raises(ValueError, match="fewer than one step's batch of 64"):
         train(pairs_of(write_training_pairs(tmp_path)), tmp_path / "m", tmp_path / "s", settings(batch_size=64),
               TrainExecution(num_workers=0, checkpoint_every=1))
+
+
+def test_embeddings_of_another_text_side_or_without_a_training_source_are_refused(tmp_path):
+    raw = write_training_pairs(tmp_path)
+    write_training_pairs(tmp_path / "other", sizes=(16,), text_side={"layer": 2})
+    mixed = [ShardPair(raw[0][0], raw[0][1]), ShardPair(raw[1][0], tmp_path / "other" / "emb" / "shard-00000.parquet")]
+    run = TrainExecution(num_workers=0, checkpoint_every=100)
+    with pytest.raises(ValueError, match=r"shard-00000.parquet: embedded differently from .* \(layer\)"):
+        train(mixed, tmp_path / "m", tmp_path / "s", settings(), run)
+    with pytest.raises(ValueError, match=r"no embeddings of caption sources \['long'\]"):
+        train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(sources=["raw", "long"]), run)
+
+
+COLOR_WORDS = ["red", "green", "blue", "yellow"]
+
+
+def write_caption_files(raw_pairs) -> list[ShardPair]:
+    """Captions Parquet files (the caption stage's columns) for the shards of ``write_training_pairs``: per colour
+    a raw alt-text and a long caption naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.data import write_parquet
+
+    pairs = []
+    for tar, embeddings in raw_pairs:
+        keys = pq.read_table(embeddings, columns=["key"])["key"].unique().to_pylist()
+        words = [COLOR_WORDS[int(k[1:]) % len(COLOR_WORDS)] for k in keys]
+        table = pa.table({"key": keys, "raw": [f"{w} square" for w in words],
+                          "short": [[] for _ in words],
+                          "long": [[f"A plain {w} square fills the whole picture."] for w in words]})
+        path = embeddings.parent.parent / "captions" / embeddings.name
+        path.parent.mkdir(exist_ok=True)
+        write_parquet(table, path, {"stage": "caption", "backend": "test"})
+        pairs.append(ShardPair(tar, path))
+    return pairs
+
+
+def test_clip_baseline_trains_on_captions_and_is_evaluated_by_the_same_model_interface(tmp_path):
+    from pipeline.evaluate.models import ClipModel, load_model
+    from PIL import Image
+
+    pairs = write_caption_files(write_training_pairs(tmp_path))
+    doc = {k: v for k, v in BASE.items() if k != "sources"}
+    clip = ClipSettings.from_document({**doc, "epochs": 6, "sources": ["raw", "long"], "embed_dim": 16,
+                                       "text": {"width": 32, "heads": 2, "layers": 1}})
+    summary = train(pairs, tmp_path / "clip", tmp_path / "state", clip, TrainExecution(0, 100))
+    rows = read_metrics(tmp_path / "clip")
+    assert summary["kind"] == "clip" and summary["steps"] == len(rows) == 6 * 4
+    first, last = np.mean([float(r["loss"]) for r in rows[:4]]), np.mean([float(r["loss"]) for r in rows[-4:]])
+    assert last < 0.7 * first
+    model = load_model(tmp_path / "clip", device="cpu")
+    assert isinstance(model, ClipModel) and model.tokenizer.context_length == 77
+    images = model.encode_image([Image.new("RGB", (32, 32), c) for c in ((220, 20, 20), (20, 20, 220))])
+    texts = model.encode_text(["red square", "blue square", "x " * 200])  # the last is cut to 77 tokens
+    assert images.shape == (2, 16) and texts.shape == (3, 16)
+    assert torch.allclose(texts.norm(dim=-1), torch.ones(3), atol=1e-5)

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 
-def class_embeddings(model, classnames: list[str], templates: list[str], facets="short") -> torch.Tensor:
+def class_embeddings(model, classnames: list[str], templates: list[str], prompt="short") -> torch.Tensor:
     """``[C, D]``: per class, the normalised mean of its template texts' embeddings."""
     texts = [t.format(c=c) for c in classnames for t in templates]
-    emb = model.encode_text(texts, facets=facets).view(len(classnames), len(templates), -1)
+    emb = model.encode_text(texts, prompt=prompt).view(len(classnames), len(templates), -1)
     return F.normalize(emb.mean(dim=1), dim=-1)
 
 
@@ -25,8 +25,8 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
     return metrics
 
 
-def evaluate_zeroshot(model, dataset, facets="short") -> dict[str, float]:
-    """Zero-shot metrics of ``model`` (a FlameModel) on a ClassificationSet."""
-    weights = class_embeddings(model, dataset.classnames, dataset.templates, facets)
+def evaluate_zeroshot(model, dataset, prompt="short") -> dict[str, float]:
+    """Zero-shot metrics of ``model`` (FLAME or CLIP) on a ClassificationSet."""
+    weights = class_embeddings(model, dataset.classnames, dataset.templates, prompt)
     logits = model.encode_image(dataset.images) @ weights.T
     return classification_metrics(logits, torch.as_tensor(dataset.labels))
