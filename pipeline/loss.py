@@ -66,9 +66,9 @@ def facet_info_nce(image: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
         present = int(all_mask[:, s].sum())
         if present == 0:
             continue
-        own = mask[:, s]
-        logits_i2t = (scale * image[own] @ all_text[:, s].T).masked_fill(~all_mask[:, s], float("-inf"))
-        logits_t2i = scale * text[own, s] @ all_image.T
+        own, absent = mask[:, s], ~all_mask[:, s]  # the facet's batch: the images whose caption has it
+        logits_i2t = (scale * image[own] @ all_text[:, s].T).masked_fill(absent, float("-inf"))
+        logits_t2i = (scale * text[own, s] @ all_image.T).masked_fill(absent, float("-inf"))
         summed = (F.cross_entropy(logits_i2t, labels[own], reduction="sum")
                   + F.cross_entropy(logits_t2i, labels[own], reduction="sum"))
         losses.append(world * summed / (2 * present))

@@ -74,6 +74,12 @@ def settings_json(stage):
     return as_json(stage_settings(config[stage]))
 
 
+def train_texts(wildcards):
+    """The per-shard texts a model trains on: FLAME the embeddings, CLIP the captions."""
+    stage = "embed" if wildcards.model == "flame" else "caption"
+    return expand(f"{RESULTS}/{stage}/{{shard}}.parquet", shard=SHARDS)
+
+
 def model_settings_json(model):
     """The settings document of a trained model: FLAME's from `train:`, the baseline's from the keys `train:`
     shares with it plus `clip_baseline:`; as params they trigger reruns."""

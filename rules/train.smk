@@ -5,12 +5,6 @@
 # trigger, the execution settings (workers, checkpoint interval) are not.
 
 
-def train_texts(wildcards):
-    """The per-shard texts a model trains on: FLAME the embeddings, CLIP the captions."""
-    stage = "embed" if wildcards.model == "flame" else "caption"
-    return expand(f"{RESULTS}/{stage}/{{shard}}.parquet", shard=SHARDS)
-
-
 rule train:
     input:
         shards=list(SHARDS.values()),

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.cli import build_parser, main
 
-STAGES = ["demo-data", "tiny-llm", "caption", "embed", "train", "evaluate", "report"]
+STAGES = ["demo-data", "tiny-llm", "caption", "embed", "train", "train-clip", "evaluate", "report"]
 
 
 def test_every_stage_has_a_subcommand_with_help(capsys):
@@ -30,8 +30,8 @@ def test_demo_data_refuses_a_non_empty_directory(tmp_path, capsys):
 
 def test_settings_document_inline_or_from_a_file(tmp_path, capsys):
     args = build_parser().parse_args(["embed", "a.parquet", "b.parquet", "--settings",
-                                      '{"llm": "x", "facets": ["colour", "a suffix, with a comma"]}'])
-    assert args.settings == {"llm": "x", "facets": ["colour", "a suffix, with a comma"]}
+                                      '{"llm": "x", "facets": {"raw": ["colour", "a suffix, with a comma:\\""]}}'])
+    assert args.settings == {"llm": "x", "facets": {"raw": ["colour", 'a suffix, with a comma:"']}}
     (tmp_path / "embed.yaml").write_text("llm: x\nlayer: 3\n")
     args = build_parser().parse_args(["embed", "a", "b", "--settings", str(tmp_path / "embed.yaml")])
     assert args.settings == {"llm": "x", "layer": 3}
@@ -39,3 +39,6 @@ def test_settings_document_inline_or_from_a_file(tmp_path, capsys):
     assert "missing.parquet" in capsys.readouterr().err
     assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layr": 3}']) == 1
     assert "--settings: key (top level)" in capsys.readouterr().err
+    assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layout": "official", '
+                 '"facets": "long"}']) == 1
+    assert "paper layout only" in capsys.readouterr().err

@@ -77,13 +77,18 @@ def test_missing_caption_names_the_file(tmp_path):
         read_urban1k(tmp_path)
 
 
-def test_report_table_and_csv(tmp_path):
-    result = {"dataset": "urban1k", "model": "m", "task": "zeroshot_retrieval",
-              "metrics": {"image_retrieval_recall@1": 0.25, "text_retrieval_recall@1": 0.5}}
-    (tmp_path / "r.json").write_text(json.dumps(result))
-    report = write_report([tmp_path / "r.json"], tmp_path / "rep", "T")
+def test_report_puts_the_models_side_by_side(tmp_path):
+    paths = []
+    for kind, value in (("flame", 0.25), ("clip", 0.125)):
+        result = {"dataset": "urban1k", "model": f"train/{kind}", "model_kind": kind, "task": "zeroshot_retrieval",
+                  "metrics": {"image_retrieval_recall@1": value, "text_retrieval_recall@1": 2 * value}}
+        paths.append(tmp_path / f"{kind}.json")
+        paths[-1].write_text(json.dumps(result))
+    report = write_report(paths, tmp_path / "rep", "T")
     text = report.read_text()
-    assert "| urban1k | zeroshot_retrieval | image_retrieval_recall@1 | 25.0 |" in text
+    assert "| dataset | task | metric | flame (%) | clip (%) |" in text
+    assert "| urban1k | zeroshot_retrieval | image_retrieval_recall@1 | 25.0 | 12.5 |" in text
+    assert "- clip: `train/clip`" in text
     assert (tmp_path / "rep" / "results.png").stat().st_size > 1000
-    assert (tmp_path / "rep" / "results.csv").read_text().splitlines()[2] == \
-        "urban1k,zeroshot_retrieval,text_retrieval_recall@1,0.5"
+    assert (tmp_path / "rep" / "results.csv").read_text().splitlines()[4] == \
+        "clip,urban1k,zeroshot_retrieval,text_retrieval_recall@1,0.25"

@@ -64,20 +64,34 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 1, "evaluate": 2, "report": 1, "all": 1}
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 4, "report": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
-    train_cmd = next(line for line in out.splitlines() if " train --shards " in line)
-    args = shlex.split(re.split(r"OMP_NUM_THREADS=\d+ ", train_cmd)[1].split(" > ")[0])
-    assert args[:4] == ["accelerate", "launch", "--multi_gpu", "--num_processes"] and args[4] == "8"
+    def command_args(marker):
+        line = next(line for line in out.splitlines() if marker in line)
+        return shlex.split(re.split(r"OMP_NUM_THREADS=\d+ ", line)[1].split(" > ")[0])
+
+    args, clip_args = command_args(" train --shards "), command_args(" train-clip --shards ")
+    for launched in (args, clip_args):
+        assert launched[:4] == ["accelerate", "launch", "--multi_gpu", "--num_processes"] and launched[4] == "8"
+        assert launched[launched.index("--num-workers") + 1] == "8"
+        assert launched[launched.index("--checkpoint-every") + 1] == "1000"
     settings = json.loads(args[args.index("--settings") + 1])
     real = yaml.safe_load((REPO / "config" / "cc3m.yaml").read_text())["train"]
     assert settings["vision"] == real["vision"] and settings["vision"]["kwargs"] == {}
-    assert {k: settings[k] for k in ("batch_size", "epochs", "lr", "warmup_steps", "precision", "grad_accum")} == {
+    shared = ("vision", "batch_size", "epochs", "lr", "warmup_steps", "precision", "grad_accum", "seed")
+    assert {k: settings[k] for k in shared[1:-1]} == {
         "batch_size": 384, "epochs": 32, "lr": 5e-4, "warmup_steps": 2000, "precision": "bf16", "grad_accum": 1}
-    assert args[args.index("--num-workers") + 1] == "8" and args[args.index("--checkpoint-every") + 1] == "1000"
+    assert settings["loss"] == "info_nce" and settings["projector"] == "per_token"
     assert len(args[args.index("--shards") + 1:args.index("--embeddings")]) == 332
+    # the baseline: the same backbone, batch, epochs and schedule, its own text tower, on the captions
+    clip_settings = json.loads(clip_args[clip_args.index("--settings") + 1])
+    assert {k: clip_settings[k] for k in shared} == {k: settings[k] for k in shared}
+    assert clip_settings["text"]["context_length"] == 77 and "loss" not in clip_settings
+    captions = clip_args[clip_args.index("--captions") + 1:clip_args.index("--out")]
+    assert len(captions) == 332 and all(c.startswith("results/cc3m/caption/") for c in captions)
     embed_cmd = next(line for line in out.splitlines() if "flame embed " in line)
     assert '"llm":"mistralai/Mistral-Nemo-Instruct-2407"' in embed_cmd and '"layer":39' in embed_cmd
+    assert '"layout":"paper"' in embed_cmd
 
 
 def test_multi_node_training_is_refused_by_the_schema(tmp_path):
@@ -127,6 +141,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     report = (tmp_path / "results" / "demo" / "report" / "report.md").read_text()
     for name in ("urban1k", "coco", "zeroshot"):
         assert f"| {name} |" in report
+    assert "flame (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
     assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
 
@@ -139,7 +154,13 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     speed_only = {"train": {**base["train"], "execution": {"num_workers": 1, "checkpoint_every": 3}, "threads": 1},
                   "embed": {**base["embed"], "execution": {"token_budget": 999}}}
     assert plan(**speed_only) == {}
-    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 1, "evaluate": 3, "report": 1, "all": 1}
-    assert plan(embed={**base["embed"], "facets": "short"}) == {"embed": 2, "train": 1, "evaluate": 3, "report": 1,
-                                                                 "all": 1}
+    # a shared setting retrains both models; a FLAME-only one FLAME; a baseline one the baseline
+    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 2, "evaluate": 6, "report": 1, "all": 1}
+    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {"train": 1, "evaluate": 3,
+                                                                              "report": 1, "all": 1}
+    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {"train": 1, "evaluate": 3,
+                                                                             "report": 1, "all": 1}
+    # the text side re-embeds and retrains FLAME only: the baseline reads the captions
+    assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == {
+        "embed": 2, "train": 1, "evaluate": 3, "report": 1, "all": 1}
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
