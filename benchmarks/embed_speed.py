@@ -23,7 +23,7 @@ import time
 import torch
 
 from pipeline.embed import FacetEmbedder
-from pipeline.prompts import FACETS, PREFIX
+from pipeline.prompts import FACETS, PREFIX, paper_template
 from pipeline.tiny_llm import build_tiny_llm, train_tokenizer
 
 WORDS = ("red blue green striped dotted star circle square falling resting colliding sunset night fog small large "
@@ -91,8 +91,8 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for target in args.prefix_lengths:
         captions = [make_caption(rng, tokenizer, target) for _ in range(args.captions)]
-        naive = FacetEmbedder(model, tokenizer, "long", mode="naive", token_budget=args.token_budget)
-        fda = FacetEmbedder(model, tokenizer, "long", mode="fda", token_budget=args.token_budget)
+        naive = FacetEmbedder(model, tokenizer, paper_template("long"), mode="naive", token_budget=args.token_budget)
+        fda = FacetEmbedder(model, tokenizer, paper_template("long"), mode="fda", token_budget=args.token_budget)
         tokenized = [fda._tokenize(c) for c in captions]
         lp = statistics.mean(len(t.prefix) for t in tokenized)
         ls = statistics.mean(len(s) for t in tokenized for s in t.suffixes)
@@ -115,7 +115,7 @@ def main() -> None:
     captions = [make_caption(rng, tokenizer, target) for _ in range(args.captions)]
     n = args.layers
     cuts = args.layer_cut or sorted({max(1, n // 4), max(1, n // 2), max(1, 3 * n // 4), n})
-    full = time_encode(FacetEmbedder(model, tokenizer, "long", layer=n, token_budget=args.token_budget),
+    full = time_encode(FacetEmbedder(model, tokenizer, paper_template("long"), layer=n, token_budget=args.token_budget),
                        captions, args.repeats)
     print(f"\nlayer cut at Lp ~ {target} (fda): time(L) / time(N={n}) vs L/N")
     print("| L | time (s) | relative | L/N |")
@@ -123,7 +123,7 @@ def main() -> None:
     cut_rows = []
     for layer in cuts:
         t = full if layer == n else time_encode(
-            FacetEmbedder(model, tokenizer, "long", layer=layer, token_budget=args.token_budget), captions,
+            FacetEmbedder(model, tokenizer, paper_template("long"), layer=layer, token_budget=args.token_budget), captions,
             args.repeats)
         cut_rows.append({"layer": layer, "seconds": t, "relative": t / full, "fraction": layer / n})
         print(f"| {layer} | {t:.2f} | {t / full:.2f} | {layer / n:.2f} |", flush=True)

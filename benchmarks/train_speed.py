@@ -1,9 +1,10 @@
-"""Training throughput (images/s) of `flame train` with 1 and N processes, on the demo's shards and embeddings.
+"""Training throughput (images/s).
 
-Run `make demo` first (it writes data/demo/train/*.tar and results/demo/embed/*.parquet), then:
+`scaling`: `flame train` with 1 and N processes, on the demo's shards and embeddings. Run `make demo` first (it
+writes data/demo/train/*.tar and results/demo/embed/*.parquet), then:
 
-    python benchmarks/train_speed.py                      # 1 and 2 processes, the demo's train settings
-    python benchmarks/train_speed.py --processes 1 2 4 --epochs 4
+    python benchmarks/train_speed.py scaling                      # 1 and 2 processes, the demo's train settings
+    python benchmarks/train_speed.py scaling --processes 1 2 4 --epochs 4
 
 Each configuration trains from scratch (fresh state directory) through the same command the train rule runs
 (`accelerate launch --multi_gpu` for several processes: gloo on CPU, NCCL on GPUs); the machine's CPU threads are
@@ -42,13 +43,86 @@ def run(processes: int, settings: dict, shards: list[str], embeddings: list[str]
         return json.loads(Path(tmp, "model", "train_summary.json").read_text())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=REPO / "config" / "demo.yaml")
-    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads shared by the processes")
-    args = parser.parse_args()
+def _step_flops(task, model, batch) -> int:
+    """Forward + backward FLOPs of one step of ``task`` on ``batch`` (torch's FLOP counter: matmuls, attention)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    images, targets, mask = batch
+    with FlopCounterMode(display=False) as counter:
+        loss = task.loss(model, *task.features(model, images, targets), mask, logits_live=True)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    torch.cuda.synchronize() if torch.cuda.is_available() else None
+    return counter.get_total_flops()
+
+
+def flame_vs_clip(args) -> None:
+    """One optimizer step (forward, backward, AdamW) of FLAME (per-token and pooled projector, info_nce against
+    K x D precomputed targets) and of open_clip's CLIP (ViT tower + 12-layer text transformer at 77 tokens, ClipLoss)
+    with the same vision tower and batch, on synthetic inputs, through the training code (`contrastive_step`).
+    Prints images/s, forward+backward FLOPs per image, and FLAME/CLIP ratios: measured vs predicted by FLOPs."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+    from accelerate import Accelerator
+
+    from pipeline.train import ClipSettings, ClipTask, FlameSettings, FlameTask, _optimizer, contrastive_step
+    from pipeline.train_data import Batch, StreamState
+
+    accelerator = Accelerator(mixed_precision=args.precision, cpu=not torch.cuda.is_available())
+    device = accelerator.device
+    vision = {"model": args.vision, "image_size": args.image_size, "patch_size": args.patch_size, "kwargs": {}}
+    names = [f"f{k}" for k in range(args.facets)]
+    template = {"prefix": "{caption}", "names": names, "suffixes": names, "cleaning": "quotes"}
+    meta = {"dim": args.dim, "templates": {s: template for s in ("raw", "short", "long")}}
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch, 3, args.image_size, args.image_size, generator=generator)
+    facets = F.normalize(torch.randn(args.batch, args.facets, args.dim, generator=generator), dim=-1)
+    tokens = torch.randint(1, 49000, (args.batch, 77), generator=generator)
+    common = {"vision": vision, "batch_size": args.batch, "precision": args.precision}
+    setups = {
+        "FLAME, per-token projector": (FlameTask(FlameSettings.from_document(
+            {**common, "sources": ["long"], "projector": "per_token"}), meta), facets, torch.ones(
+                args.batch, args.facets, dtype=torch.bool)),
+        "FLAME, pooled projector": (FlameTask(FlameSettings.from_document(
+            {**common, "sources": ["long"], "projector": "pooled"}), meta), facets, torch.ones(
+                args.batch, args.facets, dtype=torch.bool)),
+        "open_clip CLIP": (ClipTask(ClipSettings.from_document(common)), tokens, None),
+    }
+    rows = {}
+    for name, (task, targets, mask) in setups.items():
+        torch.manual_seed(0)
+        raw = task.build_model().to(device)
+        flops = _step_flops(task, raw, (images.to(device), targets.to(device), mask))
+        model, optimizer = accelerator.prepare(raw, _optimizer(raw, task.settings))
+        batch = [Batch(images, targets, mask, 0, StreamState())]
+        times = []
+        for step in range(args.steps + 1):
+            start = time.perf_counter()
+            contrastive_step(accelerator, model, task, batch)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            if step:  # the first step warms up
+                times.append(time.perf_counter() - start)
+        rows[name] = (args.batch / (sum(times) / len(times)), flops / args.batch)
+        del model, optimizer, raw
+    clip_ips, clip_flops = rows["open_clip CLIP"]
+    print(f"{args.vision} at {args.image_size} px, batch {args.batch}, D = {args.dim}, K = {args.facets}, "
+          f"precision {args.precision}, device {device}, {torch.get_num_threads()} threads\n")
+    print("| model | images/s | GFLOP per image (fwd+bwd) | measured / CLIP | FLOP-predicted / CLIP | "
+          "measured / predicted |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (ips, flops) in rows.items():
+        measured, predicted = ips / clip_ips, clip_flops / flops
+        print(f"| {name} | {ips:.2f} | {flops / 1e9:.1f} | {measured:.3f} | {predicted:.3f} | "
+              f"{measured / predicted:.3f} |")
+
+
+def scaling(args) -> None:
     config = yaml.safe_load(args.config.read_text())
     shards = sorted(glob.glob(str(REPO / config["demo"]["out"] / "train" / "*.tar")))
     embeddings = sorted(glob.glob(str(REPO / config["results"] / "embed" / "*.parquet")))
@@ -63,6 +137,30 @@ def main() -> None:
             summary = run(processes, {**base, "batch_size": batch}, shards, embeddings, args.threads)
             print(f"| {processes} | {batch} | {summary['global_batch']} | {summary['steps']} | "
                   f"{summary['images_per_s']:.0f} | {summary['seconds']:.1f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    p = sub.add_parser("scaling", help="flame train with 1..N processes on the demo's data")
+    p.add_argument("--config", type=Path, default=REPO / "config" / "demo.yaml")
+    p.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads shared by the processes")
+    p.set_defaults(func=scaling)
+    p = sub.add_parser("flame-vs-clip", help="one training step of FLAME and of the open_clip CLIP baseline",
+                       description=flame_vs_clip.__doc__)
+    p.add_argument("--vision", default="vit_base_patch16_224", help="timm model of both vision towers")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--patch-size", type=int, default=16)
+    p.add_argument("--batch", type=int, default=8, help="images per step")
+    p.add_argument("--dim", type=int, default=5120, help="LLM hidden size D (Mistral-Nemo: 5120)")
+    p.add_argument("--facets", type=int, default=7, help="facet rows per image (info_nce)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per model, after one warm-up step")
+    p.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
+    p.set_defaults(func=flame_vs_clip)
+    args = parser.parse_args()
+    args.func(args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from pipeline.embed import FacetEmbedder
 from pipeline.llm import load_llm
+from pipeline.prompts import paper_template
 from pipeline.tiny_llm import save_tiny_llm
 
 
@@ -18,8 +19,8 @@ def test_saved_directory_loads_through_from_pretrained(tmp_path):
     ids = tokenizer("A red star")["input_ids"]
     assert ids[0] == tokenizer.bos_token_id and tokenizer.decode(ids[1:]) == "A red star"
     loaded, loaded_tok = load_llm(str(out), device="cpu")
-    a = FacetEmbedder(loaded, loaded_tok, "short").encode(["A red star."])
-    b = FacetEmbedder(model.eval(), tokenizer, "short").encode(["A red star."])
+    a = FacetEmbedder(loaded, loaded_tok, paper_template("short")).encode(["A red star."])
+    b = FacetEmbedder(model.eval(), tokenizer, paper_template("short")).encode(["A red star."])
     assert torch.equal(a, b)
 
 
