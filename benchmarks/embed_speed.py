@@ -86,13 +86,14 @@ def main() -> None:
           f"{args.dtype} on {args.device}; torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"{platform.processor() or platform.machine()}")
 
+    template = paper_template("long")
     rows = []
     print("| Lp | Ls | captions | naive cap/s | fda cap/s | speed-up | FLOP bound | fda tok/s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for target in args.prefix_lengths:
         captions = [make_caption(rng, tokenizer, target) for _ in range(args.captions)]
-        naive = FacetEmbedder(model, tokenizer, paper_template("long"), mode="naive", token_budget=args.token_budget)
-        fda = FacetEmbedder(model, tokenizer, paper_template("long"), mode="fda", token_budget=args.token_budget)
+        naive = FacetEmbedder(model, tokenizer, template, mode="naive", token_budget=args.token_budget)
+        fda = FacetEmbedder(model, tokenizer, template, mode="fda", token_budget=args.token_budget)
         tokenized = [fda._tokenize(c) for c in captions]
         lp = statistics.mean(len(t.prefix) for t in tokenized)
         ls = statistics.mean(len(s) for t in tokenized for s in t.suffixes)
@@ -115,7 +116,7 @@ def main() -> None:
     captions = [make_caption(rng, tokenizer, target) for _ in range(args.captions)]
     n = args.layers
     cuts = args.layer_cut or sorted({max(1, n // 4), max(1, n // 2), max(1, 3 * n // 4), n})
-    full = time_encode(FacetEmbedder(model, tokenizer, paper_template("long"), layer=n, token_budget=args.token_budget),
+    full = time_encode(FacetEmbedder(model, tokenizer, template, layer=n, token_budget=args.token_budget),
                        captions, args.repeats)
     print(f"\nlayer cut at Lp ~ {target} (fda): time(L) / time(N={n}) vs L/N")
     print("| L | time (s) | relative | L/N |")
@@ -123,7 +124,7 @@ def main() -> None:
     cut_rows = []
     for layer in cuts:
         t = full if layer == n else time_encode(
-            FacetEmbedder(model, tokenizer, paper_template("long"), layer=layer, token_budget=args.token_budget), captions,
+            FacetEmbedder(model, tokenizer, template, layer=layer, token_budget=args.token_budget), captions,
             args.repeats)
         cut_rows.append({"layer": layer, "seconds": t, "relative": t / full, "fraction": layer / n})
         print(f"| {layer} | {t:.2f} | {t / full:.2f} | {layer / n:.2f} |", flush=True)

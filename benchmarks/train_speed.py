@@ -60,8 +60,8 @@ def _step_flops(task, model, batch) -> int:
 def flame_vs_clip(args) -> None:
     """One optimizer step (forward, backward, AdamW) of FLAME (per-token and pooled projector, info_nce against
     K x D precomputed targets) and of open_clip's CLIP (ViT tower + 12-layer text transformer at 77 tokens, ClipLoss)
-    with the same vision tower and batch, on synthetic inputs, through the training code (`contrastive_step`).
-    Prints images/s, forward+backward FLOPs per image, and FLAME/CLIP ratios: measured vs predicted by FLOPs."""
+    with the same vision tower and batch, on synthetic inputs, through the training code (`contrastive_step`); the
+    models take turns, one step each per round. Prints images/s, forward+backward FLOPs per image, and FLAME/CLIP ratios: measured vs predicted by FLOPs."""
     import time
 
     import torch
@@ -91,25 +91,26 @@ def flame_vs_clip(args) -> None:
                 args.batch, args.facets, dtype=torch.bool)),
         "open_clip CLIP": (ClipTask(ClipSettings.from_document(common)), tokens, None),
     }
-    rows = {}
+    prepared = {}
     for name, (task, targets, mask) in setups.items():
         torch.manual_seed(0)
         raw = task.build_model().to(device)
         flops = _step_flops(task, raw, (images.to(device), targets.to(device), mask))
         model, optimizer = accelerator.prepare(raw, _optimizer(raw, task.settings))
-        batch = [Batch(images, targets, mask, 0, StreamState())]
-        times = []
-        for step in range(args.steps + 1):
+        prepared[name] = (task, model, optimizer, [Batch(images, targets, mask, 0, StreamState())], flops)
+    times: dict[str, list[float]] = {name: [] for name in prepared}
+    for step in range(args.steps + 1):  # round-robin, so a drift of the machine's speed hits every model alike
+        for name, (task, model, optimizer, batch, _) in prepared.items():
             start = time.perf_counter()
             contrastive_step(accelerator, model, task, batch)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            if step:  # the first step warms up
-                times.append(time.perf_counter() - start)
-        rows[name] = (args.batch / (sum(times) / len(times)), flops / args.batch)
-        del model, optimizer, raw
+            if step:  # the first round warms up
+                times[name].append(time.perf_counter() - start)
+    rows = {name: (args.batch * len(times[name]) / sum(times[name]), prepared[name][4] / args.batch)
+            for name in prepared}
     clip_ips, clip_flops = rows["open_clip CLIP"]
     print(f"{args.vision} at {args.image_size} px, batch {args.batch}, D = {args.dim}, K = {args.facets}, "
           f"precision {args.precision}, device {device}, {torch.get_num_threads()} threads\n")
@@ -156,7 +157,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8, help="images per step")
     p.add_argument("--dim", type=int, default=5120, help="LLM hidden size D (Mistral-Nemo: 5120)")
     p.add_argument("--facets", type=int, default=7, help="facet rows per image (info_nce)")
-    p.add_argument("--steps", type=int, default=3, help="timed steps per model, after one warm-up step")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per model, after one warm-up step")
     p.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
     p.set_defaults(func=flame_vs_clip)
     args = parser.parse_args()

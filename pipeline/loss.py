@@ -3,9 +3,9 @@
 Shapes: ``image [B, D]`` (this process's images), ``text [B, S, D]`` (S text slots per image) and ``mask [B, S]``
 (True where slot s of image b holds a text), all L2-normalised; ``logit_scale`` is the log of the inverse
 temperature. With several processes, features and masks are gathered from all ranks with gradients
-(``torch.distributed.nn.all_gather``; masks without), every local row is scored against the global batch, and each process's loss
-is scaled so that the mean over processes (what DDP does to gradients, and what the logs report) is the loss of
-the whole global batch.
+(``torch.distributed.nn.all_gather``; masks without), every local row is scored against the global batch, and each
+process's loss is scaled so that the mean over processes (what DDP does to gradients, and what the logs report) is
+the loss of the whole global batch.
 
 ``info_nce`` (the paper's Eq. 1)
     Slot s is facet s (``pipeline.prompts.facet_slots``): per facet, the symmetric InfoNCE between the images and

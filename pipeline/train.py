@@ -364,7 +364,8 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
     steps_per_process = gather_object([progress.step - resumed_from])
     skipped = gather_object([progress.skipped])
     summary = {
-        "kind": "flame" if isinstance(task, FlameTask) else "clip", "steps": progress.step, "steps_this_run": progress.step - resumed_from, "resumed_from_step": resumed_from,
+        "kind": "flame" if isinstance(task, FlameTask) else "clip", "steps": progress.step,
+        "steps_this_run": progress.step - resumed_from, "resumed_from_step": resumed_from,
         "steps_per_process_this_run": steps_per_process, "processes": processes, "global_batch": global_batch,
         "steps_per_epoch": steps_per_epoch, "images_with_texts": images_total, "final_loss": loss_value,
         "seconds": round(seconds, 2), "images_per_s": round(images_seen / seconds, 2) if seconds else None,

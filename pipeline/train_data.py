@@ -131,11 +131,11 @@ class CaptionTexts:
 
     def _captions(self, path: Path) -> dict[str, list[str]]:
         table = pq.read_table(path, columns=["key", *self.sources])
+        columns = {source: table[source].to_pylist() for source in self.sources}
         captions: dict[str, list[str]] = {}
         for row, key in enumerate(table["key"].to_pylist()):
-            for source in self.sources:
-                value = table[source][row].as_py()
-                texts = [value] if source == "raw" else value or []
+            for source, values in columns.items():
+                texts = [values[row]] if source == "raw" else values[row] or []
                 captions.setdefault(key, []).extend(t.strip() for t in texts if t and t.strip())
         return {key: texts for key, texts in captions.items() if texts}
 

@@ -25,8 +25,8 @@ rule evaluate:
     conda:
         "../envs/evaluate.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark} --format {params.fmt}"
-        " --data {params.path} --prompt {params.prompt} --out {output} --dtype {params.dtype}"
+        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark}"
+        " --format {params.fmt} --data {params.path} --prompt {params.prompt} --out {output} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} > {log} 2>&1"
 
 
