@@ -94,6 +94,28 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     assert '"layout":"paper"' in embed_cmd
 
 
+def test_the_official_settings_commented_in_the_real_config_plan_the_official_run(tmp_path):
+    """Uncomment the official-release lines of config/cc3m.yaml (and comment the paper's) as its comments say."""
+    text = (REPO / "config" / "cc3m.yaml").read_text()
+    swaps = [("  layout: paper\n", ""), ("  facets: {raw: short, short: short, long: long}\n", ""),
+             ("  # layout: official", "  layout: official"), ("  # facets: null", "  facets: null"),
+             ("  loss: info_nce", "  # loss: info_nce"),
+             ("  # loss: sigmoid_multi_positive", "  loss: sigmoid_multi_positive")]
+    for old, new in swaps:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "00000.tar").write_bytes(b"")
+    official = tmp_path / "official.yaml"
+    official.write_text(text)
+    overlay = tmp_path / "data.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{tmp_path}/shards/*.tar"}}))
+    out = snakemake("-n", "-p", "--configfile", str(official), str(overlay), cwd=REPO).stdout
+    assert planned_jobs(out)["embed"] == 1 and planned_jobs(out)["train"] == 2
+    assert '"layout":"official"' in out and '"facets":null' in out and '"layer":39' in out
+    assert '"loss":"sigmoid_multi_positive"' in out and '"positives":6' in out
+
+
 def test_multi_node_training_is_refused_by_the_schema(tmp_path):
     (tmp_path / "s.tar").write_bytes(b"")
     cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
