@@ -41,4 +41,4 @@ def test_settings_document_inline_or_from_a_file(tmp_path, capsys):
     assert "--settings: key (top level)" in capsys.readouterr().err
     assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layout": "official", '
                  '"facets": "long"}']) == 1
-    assert "paper layout only" in capsys.readouterr().err
+    assert "--settings: key facets: 'long' is not of type 'null'" in capsys.readouterr().err
