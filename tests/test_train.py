@@ -39,9 +39,12 @@ def read_metrics(model_dir: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, checkpoint_every=100, popen=False):
-    """`flame train` in a subprocess, through `accelerate launch` (gloo on CPU) when ``processes`` > 1."""
-    cmd = [*launch_command(processes, BIN), "train", "--shards", *[str(t) for t, _ in raw_pairs], "--embeddings",
+def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, checkpoint_every=100, popen=False,
+                clip=False):
+    """`flame train` (or `flame train-clip` on captions files) in a subprocess, through `accelerate launch` (gloo on
+    CPU) when ``processes`` > 1."""
+    command, texts = ("train-clip", "--captions") if clip else ("train", "--embeddings")
+    cmd = [*launch_command(processes, BIN), command, "--shards", *[str(t) for t, _ in raw_pairs], texts,
            *[str(p) for _, p in raw_pairs], "--out", str(out), "--state-dir", str(state),
            "--settings", json.dumps(doc), "--num-workers", str(num_workers), "--checkpoint-every",
            str(checkpoint_every)]
@@ -111,10 +114,10 @@ def test_two_processes_and_gradient_accumulation_equal_one_process_on_the_same_g
             assert torch.allclose(result["grads"][key], grad, rtol=1e-4, atol=1e-6 * grad.abs().max()), (name, key)
 
 
-@pytest.mark.parametrize("processes, num_workers", [(1, 2), (2, 1)])
-def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path, processes, num_workers):
+@pytest.mark.parametrize("processes, num_workers, loss", [(1, 2, "info_nce"), (2, 1, "sigmoid_multi_positive")])
+def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path, processes, num_workers, loss):
     raw = write_training_pairs(tmp_path, sizes=(16, 40, 24))
-    doc = {**BASE, "epochs": 4, "grad_accum": 2, "batch_size": 4 // processes}
+    doc = {**BASE, "epochs": 4, "grad_accum": 2, "batch_size": 4 // processes, "loss": loss, "positives": 2}
     run = dict(processes=processes, num_workers=num_workers, checkpoint_every=3)
     flame_train(raw, tmp_path / "straight", tmp_path / "state-straight", doc, **run)
     total = len(read_metrics(tmp_path / "straight"))
@@ -243,6 +246,18 @@ def write_caption_files(raw_pairs) -> list[ShardPair]:
         write_parquet(table, path, {"stage": "caption", "backend": "test"})
         pairs.append(ShardPair(tar, path))
     return pairs
+
+
+def test_clip_baseline_runs_on_two_processes_over_uneven_shards(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 40, 8))
+    pairs = [(p.tar, p.texts) for p in write_caption_files(raw)]
+    doc = {**{k: v for k, v in BASE.items() if k != "sources"}, "epochs": 2, "batch_size": 4, "sources": ["raw"],
+           "embed_dim": 16, "text": {"width": 16, "heads": 2, "layers": 1}}
+    flame_train(pairs, tmp_path / "clip", tmp_path / "state", doc, processes=2, clip=True)
+    summary = json.loads((tmp_path / "clip" / "train_summary.json").read_text())
+    assert summary["kind"] == "clip" and summary["global_batch"] == 8
+    assert summary["steps_per_process_this_run"] == [2 * (64 // 8)] * 2
+    assert len(read_metrics(tmp_path / "clip")) == summary["steps"] == 16
 
 
 def test_clip_baseline_trains_on_captions_and_is_evaluated_by_the_same_model_interface(tmp_path):
