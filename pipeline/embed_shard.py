@@ -29,7 +29,7 @@ from pipeline.prompts import SOURCES, templates_hash
 
 # Row groups of ~32 MiB: training reads one group at a time (about 3300 rows of 5120 float16 for Mistral-Nemo).
 ROW_GROUP_BYTES = 32 << 20
-STAT_KEYS = ("truncated", "prefix_boundary_split", "prompt_tokens")
+STAT_KEYS = ("truncated", "prefix_boundary_split")  # FacetEmbedder counts summed over the sources
 
 
 def captions_to_embed(table: pa.Table, sources: list[str]) -> tuple[list[str], list[str], list[str], int]:
@@ -73,7 +73,7 @@ def _encode_by_source(labels: list[str], texts: list[str], embedders: Mapping[st
             encoded = embedder.encode([texts[i] for i in chosen], progress=progress)
             for i, row in zip(chosen, encoded):
                 vectors[i] = row
-            stats.update({key: embedder.stats[key] for key in STAT_KEYS if key != "prompt_tokens"})
+            stats.update({key: embedder.stats[key] for key in STAT_KEYS})
     return vectors, stats
 
 
@@ -105,7 +105,7 @@ def embed_captions_file(captions_path: Path, out: Path, embedders: Mapping[str, 
                           "facet": pa.array([r[2] for r in rows], pa.string()),
                           "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)})
     counts = Counter({"captions": len(texts), "rows": len(rows), "empty": empty,
-                      **{key: stats[key] for key in STAT_KEYS}})
+                      **{key: stats[key] for key in (*STAT_KEYS, "prompt_tokens")}})
     file_meta = {
         "stage": "embed", **(metadata or {}), "layer": embedder.layer, "mode": embedder.mode,
         "templates": {source: e.template.describe() for source, e in embedders.items()},
