@@ -123,9 +123,10 @@ def cmd_evaluate(args) -> None:
     from pipeline.evaluate.retrieval import evaluate_retrieval
     from pipeline.evaluate.zeroshot import evaluate_zeroshot
 
-    execution = _execution(args, "evaluate_execution", ("token_budget",))
+    execution = _execution(args, "evaluate_execution", ("token_budget", "num_workers"))
     model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
-                       token_budget=execution["token_budget"])
+                       token_budget=execution["token_budget"], cache_dir=args.cache_dir,
+                       num_workers=execution["num_workers"])
     if args.format == "wds_classification":
         task, metrics = "zeroshot_classification", evaluate_zeroshot(
             model, readers.read_wds_classification(args.data), prompt=args.prompt)
@@ -242,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", default=None, help="override the LLM path/id recorded in the model")
     p.add_argument("--token-budget", type=int, default=None,
                    help="padded tokens per LLM batch (speed only; default from the schema)")
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="DataLoader workers decoding the images (speed only; default from the schema)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="FLAME: cache of text embeddings (one file per LLM, revision, layer, template and text list); "
+                        "none if not given")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="LLM dtype")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
     p.set_defaults(func=cmd_evaluate)

@@ -14,6 +14,7 @@ rule evaluate:
         path=lambda wc: benchmark(wc.benchmark)["path"],
         prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
         dtype=config["evaluate"]["dtype"],
+        cache=f"{STATE}/text_cache",
     log:
         f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}.log",
     benchmark:
@@ -27,7 +28,8 @@ rule evaluate:
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark}"
         " --format {params.fmt} --data {params.path} --prompt {params.prompt} --out {output} --dtype {params.dtype}"
-        " --token-budget {resources.token_budget} > {log} 2>&1"
+        " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
+        " --cache-dir {params.cache} > {log} 2>&1"
 
 
 rule report:

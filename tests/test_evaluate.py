@@ -42,9 +42,10 @@ def test_readers_parse_the_real_layouts(tmp_path):
     (tmp_path / "u" / "caption").mkdir()
     for i in (2, 10):
         (tmp_path / "u" / "image" / f"{i}.jpg").write_bytes(_jpg((i, 0, 0)))
-        (tmp_path / "u" / "caption" / f"{i}.txt").write_text(f"caption {i}\n")
+        (tmp_path / "u" / "caption" / f"{i}.txt").write_text(f"caption {i}\nsecond line, not read\n")
     urban = read_urban1k(tmp_path / "u")
-    assert urban.texts == ["caption 2", "caption 10"] and urban.text_to_image == [0, 1]
+    assert urban.texts == ["caption 2", "caption 10"] and urban.text_to_image == [0, 1]  # first lines only
+    assert [index for _, index in urban.images] == [0, 1] and urban.images[1][0].getpixel((4, 4))[0] > 5
 
     (tmp_path / "c" / "images").mkdir(parents=True)
     (tmp_path / "c" / "images" / "a.jpg").write_bytes(_jpg((1, 2, 3)))
@@ -67,13 +68,14 @@ def test_readers_parse_the_real_layouts(tmp_path):
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     zs = read_wds_classification(root)
-    assert zs.labels == [1, 0] and zs.classnames == ["star", "circle"] and zs.templates == ["a photo of a {c}."]
+    assert [label for _, label in zs.images] == [1, 0]
+    assert zs.classnames == ["star", "circle"] and zs.templates == ["a photo of a {c}."]
 
 
 def test_missing_caption_names_the_file(tmp_path):
     (tmp_path / "image").mkdir()
     (tmp_path / "image" / "1.jpg").write_bytes(_jpg((0, 0, 0)))
-    with pytest.raises(FileNotFoundError, match=r"caption/1.txt"):
+    with pytest.raises(FileNotFoundError, match=r"caption/1.txt: missing .* expected layout: image/<stem>.jpg"):
         read_urban1k(tmp_path)
 
 
@@ -92,3 +94,70 @@ def test_report_puts_the_models_side_by_side(tmp_path):
     assert (tmp_path / "rep" / "results.png").stat().st_size > 1000
     assert (tmp_path / "rep" / "results.csv").read_text().splitlines()[4] == \
         "clip,urban1k,zeroshot_retrieval,text_retrieval_recall@1,0.25"
+
+
+def _tiny_clip(out):
+    from helpers import TINY_VISION
+
+    from pipeline.clip_baseline import build_clip, clip_config
+    from pipeline.model import save_model
+
+    text = {"width": 16, "heads": 2, "layers": 1, "context_length": 77}
+    torch.manual_seed(0)
+    save_model(build_clip(TINY_VISION, 16, text), clip_config(TINY_VISION, 16, text, {"sources": ["raw"]}), out)
+    return out
+
+
+def _write_classification(root, count, side=256):
+    (root / "test").mkdir(parents=True)
+    (root / "classnames.txt").write_text("red\ngreen\n")
+    (root / "zeroshot_classification_templates.txt").write_text("a {c} square.\n")
+    (root / "test" / "nshards.txt").write_text("1\n")
+    with tarfile.open(root / "test" / "0.tar", "w") as tar:
+        for i in range(count):
+            buf = io.BytesIO()
+            Image.new("RGB", (side, side), ((i * 7) % 256, 200 * (i % 2), 30)).save(buf, format="JPEG")
+            for ext, data in (("jpg", buf.getvalue()), ("cls", str(i % 2).encode())):
+                info = tarfile.TarInfo(f"{i:05d}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+def test_zero_shot_streams_images_so_peak_memory_stays_flat(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = _tiny_clip(tmp_path / "clip")
+    peaks = {}
+    for count in (200, 2000):  # 2000 decoded 256-px images would hold 375 MiB
+        _write_classification(tmp_path / f"zs{count}", count)
+        proc = subprocess.run([sys.executable, str(Path(__file__).parent / "scripts" / "peak_rss.py"), "evaluate",
+                               "--model-dir", str(model), "--name", "zs", "--format", "wds_classification",
+                               "--data", str(tmp_path / f"zs{count}"), "--out", str(tmp_path / f"{count}.json"),
+                               "--device", "cpu"], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        peaks[count] = float(proc.stdout.rsplit("peak_rss_mib=", 1)[1])
+        assert json.loads((tmp_path / f"{count}.json").read_text())["metrics"]["acc1"] >= 0
+    print(f"peak RSS: {peaks}")
+    assert peaks[2000] - peaks[200] < 60, peaks
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_flame_text_embeddings_are_cached_per_text_side_and_texts(tmp_path, tiny_llm, tokenizer):
+    from helpers import TINY_VISION
+
+    from pipeline.evaluate.models import FlameModel
+    from pipeline.model import FlameVisionModel
+    from pipeline.prompts import text_layout
+
+    vision = FlameVisionModel(TINY_VISION, 64)
+    key = {"llm": "tiny", "revision": None, "layer": -1, "dtype": "torch.float32"}
+    model = FlameModel(vision, tiny_llm, tokenizer, key, text_layout("paper"), cache_dir=tmp_path / "cache")
+    first = model.encode_text(["a red star", "a blue circle"], prompt="long")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    model._embedders.clear()
+    model.llm = None  # a cache hit must not need the LLM
+    assert torch.equal(model.encode_text(["a red star", "a blue circle"], prompt="long"), first)
+    with pytest.raises(TypeError, match="NoneType"):  # another template is not cached: it needs the LLM
+        model.encode_text(["a red star", "a blue circle"], prompt="short")

@@ -9,13 +9,18 @@ tower. :func:`load_model` reads either kind from a model directory.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from pipeline.data import atomic_path
 from pipeline.embed import FacetEmbedder
 from pipeline.llm import load_llm, resolve_device
 from pipeline.model import FlameVisionModel, load_weights, read_config
@@ -23,41 +28,75 @@ from pipeline.prompts import PromptTemplate
 from pipeline.transforms import eval_transform
 
 
+class _Transformed(IterableDataset):
+    """``(PIL image, target)`` items of a dataset (map-style or iterable) as ``(image tensor, target)``, in order;
+    the decoding and ``eval_transform`` run in the DataLoader's workers."""
+
+    def __init__(self, dataset, image_size: int):
+        self.dataset, self.image_size = dataset, image_size
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if isinstance(self.dataset, IterableDataset):
+            items = (item for i, item in enumerate(self.dataset) if i % workers == worker)
+        else:
+            items = (self.dataset[i] for i in range(worker, len(self.dataset), workers))
+        for image, target in items:
+            yield eval_transform(image.convert("RGB"), self.image_size), target
+
+
 class EvalModel:
-    """Image side shared by both kinds: batches of PIL images through ``eval_transform`` and ``image_features``."""
+    """Image side shared by both kinds: images streamed through ``eval_transform`` and ``image_features`` in
+    batches; only the features are kept."""
 
     batch_size = 64
 
-    def __init__(self, image_size: int, device: torch.device):
-        self.image_size, self.device = image_size, device
+    def __init__(self, image_size: int, device: torch.device, num_workers: int = 0):
+        self.image_size, self.device, self.num_workers = image_size, device, num_workers
 
     def image_features(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     @torch.inference_mode()
+    def encode_images(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """A dataset of ``(PIL image, int target)`` -> ``(features [N, D] float32 L2-normalised, targets [N])``.
+
+        With ``num_workers`` > 1, items are dealt round-robin to the workers and come back interleaved: features
+        and targets stay paired, not in dataset order (retrieval targets are indices, so they restore it)."""
+        loader = DataLoader(_Transformed(dataset, self.image_size), batch_size=self.batch_size,
+                            num_workers=self.num_workers)
+        features, targets = [], []
+        for images, target in loader:
+            features.append(F.normalize(self.image_features(images.to(self.device)).float(), dim=-1).cpu())
+            targets.append(torch.as_tensor(target))
+        if not features:
+            raise ValueError("the benchmark has no images")
+        return torch.cat(features), torch.cat(targets)
+
     def encode_image(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """PIL images -> ``[N, D]`` float32, L2-normalised."""
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            batch = torch.stack([eval_transform(img.convert("RGB"), self.image_size) for img in chunk])
-            out.append(F.normalize(self.image_features(batch.to(self.device)).float(), dim=-1).cpu())
-        return torch.cat(out)
+        """PIL images -> ``[N, D]`` float32, L2-normalised, in order."""
+        features, order = self.encode_images([(img, i) for i, img in enumerate(images)])
+        return features[order.argsort()]
 
 
 class FlameModel(EvalModel):
-    """Vision model + frozen LLM. Use :meth:`load`."""
+    """Vision model + frozen LLM. Use :meth:`load`.
 
-    def __init__(self, vision: FlameVisionModel, llm, tokenizer, layer: int, templates: dict[str, PromptTemplate],
-                 token_budget: int = 8192):
+    ``cache_dir``: where text embeddings are cached, one ``.npy`` per (LLM, revision, layer, template, list of
+    texts), so a rerun (or another model trained on the same text side) does not run the LLM again.
+    """
+
+    def __init__(self, vision: FlameVisionModel, llm, tokenizer, text_key: dict, templates: dict[str, PromptTemplate],
+                 token_budget: int = 8192, cache_dir: Path | None = None):
         super().__init__(vision.vision_config["image_size"], next(vision.parameters()).device)
         self.vision, self.llm, self.tokenizer = vision, llm, tokenizer
-        self.layer, self.templates, self.token_budget = layer, templates, token_budget
+        self.text_key, self.templates, self.token_budget, self.cache_dir = text_key, templates, token_budget, cache_dir
         self._embedders: dict[str, FacetEmbedder] = {}
 
     @classmethod
     def load(cls, model_dir: Path, config: dict, llm: str | None = None, device: str = "auto", dtype: str = "auto",
-             token_budget: int = 8192) -> FlameModel:
+             token_budget: int = 8192, cache_dir: Path | None = None) -> FlameModel:
         """The model of ``model_dir`` (``config``: its config); the LLM is the recorded one unless ``llm`` overrides
         its path or id."""
         vision = load_weights(FlameVisionModel.from_config(config), model_dir)
@@ -65,21 +104,39 @@ class FlameModel(EvalModel):
         llm_model, tokenizer = load_llm(llm or text["llm"], revision=text.get("revision"), dtype=dtype,
                                         device=device)
         templates = {source: PromptTemplate.from_description(t) for source, t in text["templates"].items()}
-        return cls(vision.to(resolve_device(device)), llm_model, tokenizer, text["layer"], templates, token_budget)
+        text_key = {"llm": llm or text["llm"], "revision": text.get("revision"), "layer": text["layer"],
+                    "dtype": str(next(llm_model.parameters()).dtype)}
+        return cls(vision.to(resolve_device(device)), llm_model, tokenizer, text_key, templates, token_budget,
+                   cache_dir)
 
     def image_features(self, batch: torch.Tensor) -> torch.Tensor:
         return self.vision(batch)
 
+    def _cache_path(self, texts: Sequence[str], prompt: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = json.dumps({**self.text_key, "template": self.templates[prompt].describe(), "texts": list(texts)},
+                         sort_keys=True)
+        return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
+
     def encode_text(self, texts: Sequence[str], prompt: str = "long") -> torch.Tensor:
         """Texts -> ``[N, D]`` float32, L2-normalised mean of the normalised facet embeddings of ``prompt``'s
-        template."""
+        template (read from the cache when it holds them)."""
         if prompt not in self.templates:
             raise ValueError(f"prompt {prompt!r}: the model's layout has templates for {sorted(self.templates)}")
+        cached = self._cache_path(texts, prompt)
+        if cached is not None and cached.exists():
+            return torch.from_numpy(np.load(cached))
         if prompt not in self._embedders:
             self._embedders[prompt] = FacetEmbedder(self.llm, self.tokenizer, self.templates[prompt],
-                                                    layer=self.layer, token_budget=self.token_budget)
+                                                    layer=self.text_key["layer"], token_budget=self.token_budget)
         per_facet = F.normalize(self._embedders[prompt].encode(list(texts)), dim=-1)
-        return F.normalize(per_facet.mean(dim=1), dim=-1)
+        embedded = F.normalize(per_facet.mean(dim=1), dim=-1)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached) as tmp, tmp.open("wb") as handle:
+                np.save(handle, embedded.numpy())
+        return embedded
 
 
 class ClipModel(EvalModel):
@@ -111,9 +168,13 @@ class ClipModel(EvalModel):
 
 
 def load_model(model_dir: Path, llm: str | None = None, device: str = "auto", dtype: str = "auto",
-               token_budget: int = 8192) -> FlameModel | ClipModel:
-    """The evaluation model of a directory written by ``flame train`` (FLAME) or ``flame train-clip`` (CLIP)."""
+               token_budget: int = 8192, cache_dir: Path | None = None, num_workers: int = 0) -> FlameModel | ClipModel:
+    """The evaluation model of a directory written by ``flame train`` (FLAME) or ``flame train-clip`` (CLIP);
+    ``num_workers``: DataLoader workers decoding the benchmark's images."""
     config = read_config(model_dir)
     if config.get("kind") == "clip":
-        return ClipModel.load(model_dir, config, device)
-    return FlameModel.load(model_dir, config, llm, device, dtype, token_budget)
+        model = ClipModel.load(model_dir, config, device)
+    else:
+        model = FlameModel.load(model_dir, config, llm, device, dtype, token_budget, cache_dir)
+    model.num_workers = num_workers
+    return model

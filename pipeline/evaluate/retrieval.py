@@ -27,6 +27,7 @@ def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: 
 
 
 def evaluate_retrieval(model, dataset, prompt="long", ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k of ``model`` (FLAME or CLIP) on a RetrievalSet, texts embedded with ``prompt``."""
-    return recall_at_k(model.encode_image(dataset.images), model.encode_text(dataset.texts, prompt=prompt),
+    """Recall@k of ``model`` (FLAME or CLIP) on a RetrievalSet (images streamed), texts embedded with ``prompt``."""
+    features, index = model.encode_images(dataset.images)
+    return recall_at_k(features[index.argsort()], model.encode_text(dataset.texts, prompt=prompt),
                        dataset.text_to_image, ks)

@@ -26,7 +26,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
 
 
 def evaluate_zeroshot(model, dataset, prompt="short") -> dict[str, float]:
-    """Zero-shot metrics of ``model`` (FLAME or CLIP) on a ClassificationSet."""
+    """Zero-shot metrics of ``model`` (FLAME or CLIP) on a ClassificationSet (images streamed)."""
     weights = class_embeddings(model, dataset.classnames, dataset.templates, prompt)
-    logits = model.encode_image(dataset.images) @ weights.T
-    return classification_metrics(logits, torch.as_tensor(dataset.labels))
+    features, labels = model.encode_images(dataset.images)
+    return classification_metrics(features @ weights.T, labels)
