@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-EVAL_READERS = ("urban1k", "coco", "wds_classification")
+# The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
+EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "coco", "wds_classification")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -127,12 +128,12 @@ def cmd_evaluate(args) -> None:
     model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
                        token_budget=execution["token_budget"], cache_dir=args.cache_dir,
                        num_workers=execution["num_workers"])
-    if args.format == "wds_classification":
+    if args.format in readers.CLASSIFICATION_READERS:
         task, metrics = "zeroshot_classification", evaluate_zeroshot(
-            model, readers.read_wds_classification(args.data), prompt=args.prompt)
+            model, readers.CLASSIFICATION_READERS[args.format](args.data), prompt=args.prompt)
     else:
-        read = readers.read_urban1k if args.format == "urban1k" else readers.read_coco_karpathy
-        task, metrics = "zeroshot_retrieval", evaluate_retrieval(model, read(args.data), prompt=args.prompt)
+        task, metrics = "zeroshot_retrieval", evaluate_retrieval(
+            model, readers.RETRIEVAL_READERS[args.format](args.data), prompt=args.prompt)
     kind = "clip" if isinstance(model, ClipModel) else "flame"
     result = {"dataset": args.name, "model": str(args.model_dir), "model_kind": kind, "pretrained": None,
               "task": task, "metrics": metrics, "language": "en", "prompt": None if kind == "clip" else args.prompt}
@@ -229,12 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
-                       description="Zero-shot retrieval (urban1k, coco formats) or zero-shot classification "
+                       description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: coco "
+                                   "formats) or zero-shot classification "
                                    "(CLIP_benchmark webdataset format); writes CLIP_benchmark-style JSON.")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")
     p.add_argument("--name", required=True, help="benchmark name written into the result")
-    p.add_argument("--format", required=True, choices=EVAL_READERS, help="on-disk format of --data")
+    p.add_argument("--format", required=True, choices=EVAL_FORMATS, help="on-disk format of --data")
     p.add_argument("--data", type=Path, required=True, help="benchmark root directory")
     p.add_argument("--out", type=Path, required=True, help="result .json")
     p.add_argument("--prompt", default="long", choices=["raw", "short", "long"],

@@ -249,13 +249,26 @@ def test_manifest_lists_every_file(demo: Path) -> None:
     assert counts["corpus_lines"] == len(on_disk["corpus.txt"].decode().splitlines())
 
 
+def test_long_caption_sets_are_read_by_the_benchmark_readers(demo: Path) -> None:
+    from pipeline.evaluate.readers import read_dci, read_docci, read_sharegpt4v
+
+    long_captions = {p.read_text(encoding="utf-8") for p in (demo / "eval" / "urban1k" / "caption").glob("*.txt")}
+    for name, read in (("sharegpt4v", read_sharegpt4v), ("dci", read_dci), ("docci", read_docci)):
+        benchmark = read(demo / "eval" / name)
+        assert len(benchmark.texts) == len(benchmark.images) == ARGS["eval_size"], name
+        assert all(len(text.split()) > 15 for text in benchmark.texts), name  # long captions
+        assert not set(benchmark.texts) & long_captions, name  # held-out scenes of their own
+        image, index = benchmark.images[0]
+        assert image.size == (ARGS["image_size"], ARGS["image_size"]) and index == 0
+
+
 def test_eval_images_are_held_out_from_training(demo: Path) -> None:
     train_images = set()
     for shard in (demo / "train").glob("*.tar"):
         _, members = tar_members(shard)
         train_images |= {data for name, data in members.items() if name.endswith(".jpg")}
     eval_images = {p.read_bytes() for p in (demo / "eval").rglob("*.jpg")}
-    assert len(eval_images) == 3 * ARGS["eval_size"]  # urban1k, coco, xm3600 are all distinct
+    assert len(eval_images) == 6 * ARGS["eval_size"]  # urban1k, sharegpt4v, dci, docci, coco, xm3600: all distinct
     assert not train_images & eval_images
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.evaluate.readers import read_coco_karpathy, read_urban1k, read_wds_classification
+from pipeline.evaluate.readers import (CLASSIFICATION_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE, read_coco_karpathy,
+                                       read_dci, read_docci, read_sharegpt4v, read_urban1k, read_wds_classification)
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
 from pipeline.report import write_report
@@ -70,6 +71,68 @@ def test_readers_parse_the_real_layouts(tmp_path):
     zs = read_wds_classification(root)
     assert [label for _, label in zs.images] == [1, 0]
     assert zs.classnames == ["star", "circle"] and zs.templates == ["a photo of a {c}."]
+
+
+def test_long_caption_readers_parse_the_released_layouts(tmp_path):
+    # ShareGPT4V: a JSON array, the first 1000 entries, images under sub-trees of the root
+    root = tmp_path / "sharegpt4v"
+    entries = []
+    for i in range(1003):
+        image = f"{'coco/train2017' if i % 2 else 'sam/images'}/{i}.jpg"
+        entries.append({"id": str(i), "image": image,
+                        "conversations": [{"from": "human", "value": "<image>\nDescribe."},
+                                          {"from": "gpt", "value": f"Line one of {i}.\nLine two."}]})
+        if i < 1000 or i == 1002:
+            (root / image).parent.mkdir(parents=True, exist_ok=True)
+            (root / image).write_bytes(_jpg((i % 256, 0, 0)))
+    (root / SHAREGPT4V_FILE).write_text(json.dumps(entries))
+    share = read_sharegpt4v(root)
+    assert len(share.texts) == len(share.images) == 1000 and share.texts[7] == "Line one of 7. Line two."
+    assert share.images.paths[1] == root / "coco/train2017/1.jpg"
+
+    # DCI: every split's entries, annotation JSONs naming the photo, the extended caption cleaned
+    root = tmp_path / "densely_captioned_images"
+    (root / "annotations").mkdir(parents=True)
+    (root / "photos").mkdir()
+    (root / "splits.json").write_text(json.dumps({"train": ["a.json"], "valid": [], "test": ["b.json"]}))
+    for name, photo, short, extra in (("a.json", "sa_1.jpg", "A dog.", "It is brown.</s>It sits\non grass."),
+                                      ("b.json", "sa_2.jpg", "Two cats", "")):
+        (root / "annotations" / name).write_text(json.dumps({"image": photo, "short_caption": short,
+                                                             "extra_caption": extra, "mask_data": {}}))
+        (root / "photos" / photo).write_bytes(_jpg((9, 9, 9)))
+    dci = read_dci(root)
+    assert dci.texts == ["A dog. It is brown. It sits. on grass", "Two cats"] and dci.text_to_image == [0, 1]
+
+    # DOCCI: the test split of the jsonlines file, in file order
+    root = tmp_path / "docci"
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i, split in enumerate(["train", "test", "qual_dev", "test"]):
+        lines.append(json.dumps({"example_id": f"{split}_{i}", "split": split, "image_file": f"{split}_{i}.jpg",
+                                 "description": f"Picture {i}.\nMore."}))
+        (root / "images" / f"{split}_{i}.jpg").write_bytes(_jpg((i, i, i)))
+    (root / "docci_descriptions.jsonlines").write_text("\n".join(lines) + "\n")
+    docci = read_docci(root)
+    assert docci.texts == ["Picture 1. More.", "Picture 3. More."]
+    assert [p.name for p in docci.images.paths] == ["test_1.jpg", "test_3.jpg"]
+
+
+def test_the_cli_offers_exactly_the_readers_formats():
+    from pipeline.cli import EVAL_FORMATS
+
+    assert set(EVAL_FORMATS) == set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS)
+
+
+def test_a_missing_image_or_key_names_the_file_and_the_layout(tmp_path):
+    (tmp_path / "docci_descriptions.jsonlines").write_text(json.dumps({"split": "test", "image_file": "x.jpg",
+                                                                       "description": "d"}) + "\n")
+    with pytest.raises(FileNotFoundError, match=r"images/x.jpg: missing .* docci_descriptions.jsonlines \(example"):
+        read_docci(tmp_path)
+    (tmp_path / "docci_descriptions.jsonlines").write_text(json.dumps({"split": "test", "description": "d"}) + "\n")
+    with pytest.raises(KeyError, match=r"docci_descriptions.jsonlines line 1: no key 'image_file'"):
+        read_docci(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"splits.json: missing"):
+        read_dci(tmp_path)
 
 
 def test_missing_caption_names_the_file(tmp_path):

@@ -64,7 +64,7 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 4, "report": 1, "all": 1}
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 10, "report": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):
         line = next(line for line in out.splitlines() if marker in line)
@@ -161,7 +161,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
     snakemake(*run, "--configfile", str(cfg))
     report = (tmp_path / "results" / "demo" / "report" / "report.md").read_text()
-    for name in ("urban1k", "coco", "zeroshot"):
+    for name in ("urban1k", "sharegpt4v", "dci", "docci", "coco", "zeroshot"):
         assert f"| {name} |" in report
     assert "flame (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
@@ -177,12 +177,27 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
                   "embed": {**base["embed"], "execution": {"token_budget": 999}}}
     assert plan(**speed_only) == {}
     # a shared setting retrains both models; a FLAME-only one FLAME; a baseline one the baseline
-    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 2, "evaluate": 6, "report": 1, "all": 1}
-    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {"train": 1, "evaluate": 3,
+    benchmarks = len(base["evaluate"]["benchmarks"])
+    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 2, "evaluate": 2 * benchmarks, "report": 1,
+                                                         "all": 1}
+    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {"train": 1, "evaluate": benchmarks,
                                                                               "report": 1, "all": 1}
-    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {"train": 1, "evaluate": 3,
+    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {"train": 1, "evaluate": benchmarks,
                                                                              "report": 1, "all": 1}
     # the text side re-embeds and retrains FLAME only: the baseline reads the captions
     assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == {
-        "embed": 2, "train": 1, "evaluate": 3, "report": 1, "all": 1}
+        "embed": 2, "train": 1, "evaluate": benchmarks, "report": 1, "all": 1}
+
+    # a benchmark whose data is missing fails alone: the other jobs still run (keep-going in the profile)
+    extra = {"broken": {"format": "docci", "path": "nowhere/docci"},
+             "urban_again": {"format": "urban1k", "path": base["evaluate"]["benchmarks"]["urban1k"]["path"]}}
+    broken = write_config(tmp_path / "broken.yaml", **{
+        **base, "evaluate": {**base["evaluate"], "benchmarks": {**base["evaluate"]["benchmarks"], **extra}}})
+    proc = snakemake(*run, "--configfile", str(broken), check=False)
+    assert proc.returncode != 0
+    for model in ("flame", "clip"):
+        assert (tmp_path / "results" / "demo" / "eval" / model / "urban_again.json").exists()
+        assert not (tmp_path / "results" / "demo" / "eval" / model / "broken.json").exists()
+        log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken.log").read_text()
+        assert "nowhere/docci/docci_descriptions.jsonlines: missing" in log and "expected layout" in log
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

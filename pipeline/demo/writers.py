@@ -18,6 +18,9 @@
 ``eval/urban1k/image/{i}.jpg`` and ``eval/urban1k/caption/{i}.txt``
     Urban-1k layout: ``i`` = 1..N, each caption file holds one long caption
     for the image with the same stem.
+``eval/sharegpt4v/``, ``eval/dci/``, ``eval/docci/``
+    The long-caption sets in their released layouts (see :func:`_write_sharegpt4v`, :func:`_write_dci`,
+    :func:`_write_docci`), N held-out scenes each with one long caption.
 ``eval/coco/images/{filename}`` and ``eval/coco/dataset_coco.json``
     Karpathy-split style retrieval set: ``{"images": [{"filepath": "images",
     "sentids", "filename", "imgid", "split": "test", "sentences": [{"tokens",
@@ -219,6 +222,63 @@ def _write_urban1k(root: Path, seed: int, count: int, image_size: int, corpus: l
     return count
 
 
+def _long_items(seed: int, name: str, count: int, image_size: int, corpus: list[str]) -> Iterator[tuple[bytes, str]]:
+    """``count`` held-out scenes of evaluation set ``name``: (JPEG bytes, long caption)."""
+    for i in range(count):
+        scene, rng = _eval_scene(seed, name, i)
+        caption = long_caption(scene, rng)
+        corpus.append(caption)
+        yield _jpeg(render(scene, image_size)), caption
+
+
+def _write_sharegpt4v(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """ShareGPT4V: ``share-captioner_coco_lcs_sam_1246k_1107.json`` (a JSON array of ``{"id", "image",
+    "conversations": [human, gpt]}``) with the images under ``coco/train2017/`` and ``sam/images/``."""
+    entries = []
+    for i, (jpeg, caption) in enumerate(_long_items(seed, "sharegpt4v", count, image_size, corpus)):
+        image = f"{'coco/train2017' if i % 2 else 'sam/images'}/{i:012d}.jpg"
+        (root / image).parent.mkdir(parents=True, exist_ok=True)
+        (root / image).write_bytes(jpeg)
+        entries.append({"id": f"{i:012d}", "image": image, "conversations": [
+            {"from": "human", "value": "<image>\nAnalyze the image in a comprehensive and detailed manner."},
+            {"from": "gpt", "value": caption}]})
+    (root / "share-captioner_coco_lcs_sam_1246k_1107.json").write_text(json.dumps(entries), encoding="utf-8")
+    return count
+
+
+def _write_dci(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """DCI: ``splits.json`` (train/valid/test lists of annotation files), ``annotations/{i}.json`` (``image``,
+    ``short_caption``, ``extra_caption``) and ``photos/sa_{i}.jpg``; the long caption is split into a first
+    sentence (short) and the rest (extra)."""
+    (root / "annotations").mkdir(parents=True)
+    (root / "photos").mkdir()
+    names = []
+    for i, (jpeg, caption) in enumerate(_long_items(seed, "dci", count, image_size, corpus)):
+        first, _, rest = caption.partition(". ")
+        (root / "photos" / f"sa_{i}.jpg").write_bytes(jpeg)
+        annotation = {"image": f"sa_{i}.jpg", "short_caption": first, "extra_caption": rest, "mask_data": {}}
+        (root / "annotations" / f"sa_{i}.json").write_text(json.dumps(annotation), encoding="utf-8")
+        names.append(f"sa_{i}.json")
+    third = len(names) // 3
+    splits = {"train": names[:third], "valid": names[third:2 * third], "test": names[2 * third:]}
+    (root / "splits.json").write_text(json.dumps(splits), encoding="utf-8")
+    return count
+
+
+def _write_docci(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """DOCCI: ``docci_descriptions.jsonlines`` (``example_id``, ``split``, ``image_file``, ``description``; every
+    item in split ``test``) and ``images/{example_id}.jpg``."""
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i, (jpeg, caption) in enumerate(_long_items(seed, "docci", count, image_size, corpus)):
+        example = f"test_{i:05d}"
+        (root / "images" / f"{example}.jpg").write_bytes(jpeg)
+        lines.append(json.dumps({"example_id": example, "split": "test", "image_file": f"{example}.jpg",
+                                 "description": caption}))
+    (root / "docci_descriptions.jsonlines").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return count
+
+
 def coco_tokens(caption: str) -> list[str]:
     """Karpathy-style tokens: lower-cased alphanumeric words."""
     return re.findall(r"[a-z0-9]+", caption.lower())
@@ -356,6 +416,9 @@ def write_demo_data(
     paths = {
         "train": out / "train",
         "urban1k": out / "eval" / "urban1k",
+        "sharegpt4v": out / "eval" / "sharegpt4v",
+        "dci": out / "eval" / "dci",
+        "docci": out / "eval" / "docci",
         "coco": out / "eval" / "coco",
         "zeroshot": out / "eval" / "zeroshot",
         "xm3600": out / "eval" / "xm3600",
@@ -366,6 +429,9 @@ def write_demo_data(
         "train_shards": train_shards,
         "train_samples": _write_train(paths["train"], seed, train_shards, samples_per_shard, image_size, corpus),
         "urban1k": _write_urban1k(paths["urban1k"], seed, eval_size, image_size, corpus),
+        "sharegpt4v": _write_sharegpt4v(paths["sharegpt4v"], seed, eval_size, image_size, corpus),
+        "dci": _write_dci(paths["dci"], seed, eval_size, image_size, corpus),
+        "docci": _write_docci(paths["docci"], seed, eval_size, image_size, corpus),
         "coco_images": _write_coco(paths["coco"], seed, eval_size, image_size, corpus),
         "coco_captions": eval_size * COCO_CAPTIONS_PER_IMAGE,
         "zeroshot": _write_zeroshot(paths["zeroshot"], seed, eval_size, image_size),

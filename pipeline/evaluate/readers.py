@@ -4,6 +4,14 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
 
 - ``urban1k``: ``image/{stem}.jpg`` + ``caption/{stem}.txt`` (Long-CLIP's Urban-1k release); the caption is the
   file's **first line**, as the official evaluation reads it; 1 caption per image.
+- ``sharegpt4v``: ShareGPT4V-1k: the first 1000 entries of ``share-captioner_coco_lcs_sam_1246k_1107.json`` (a JSON
+  array; caption ``conversations[1].value`` with newlines as spaces, image ``<root>/<image>``), as the paper.
+- ``dci``: DCI (``densely_captioned_images/``): every entry of every list in ``splits.json`` (all splits, in file
+  order, as the official evaluation), ``annotations/<entry>`` giving ``image`` (under ``photos/``), ``short_caption``
+  and ``extra_caption``; caption = short + newline + extra, split on newlines, ``</s>`` and ``.``, pieces stripped,
+  empty ones dropped, joined with ``". "``.
+- ``docci``: DOCCI test: the lines of ``docci_descriptions.jsonlines`` with ``split == "test"`` in file order,
+  caption ``description`` with newlines as spaces, image ``images/<image_file>``.
 - ``coco``: a COCO-Karpathy ``dataset_coco.json`` (``images[].filepath/filename/split/sentences[].raw``).
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
@@ -15,6 +23,7 @@ Every missing file or key raises naming the path and the layout expected there.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +35,9 @@ from pipeline.data import decode_image, iter_shard
 
 LAYOUTS = {
     "urban1k": "image/<stem>.jpg with caption/<stem>.txt (Long-CLIP's Urban1k.zip, unpacked)",
+    "sharegpt4v": "share-captioner_coco_lcs_sam_1246k_1107.json with the images under <image> relative to it",
+    "dci": "splits.json, annotations/<entry> (JSON with image, short_caption, extra_caption) and photos/<image>",
+    "docci": "docci_descriptions.jsonlines (example_id, split, image_file, description) and images/<image_file>",
     "coco": "dataset_coco.json (Karpathy split) with the image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
@@ -104,6 +116,72 @@ def read_urban1k(root: Path) -> RetrievalSet:
     return RetrievalSet(ImageFiles(paths), texts, list(range(len(paths))))
 
 
+SHAREGPT4V_FILE = "share-captioner_coco_lcs_sam_1246k_1107.json"
+
+
+def _retrieval(paths: list[Path], texts: list[str], where: Path, layout: str) -> RetrievalSet:
+    """One caption per image, in order; every image file must exist."""
+    if not paths:
+        raise ValueError(f"{where}: no items; expected layout: {LAYOUTS[layout]}")
+    for path in paths:
+        _require(path, "an image of the benchmark", layout)
+    return RetrievalSet(ImageFiles(paths), texts, list(range(len(paths))))
+
+
+def _field(entry: dict, key: str, where: str):
+    if key not in entry:
+        raise KeyError(f"{where}: no key {key!r}")
+    return entry[key]
+
+
+def read_sharegpt4v(root: Path, count: int = 1000) -> RetrievalSet:
+    """ShareGPT4V-1k: the first ``count`` entries of the share-captioner JSON, no filtering."""
+    spec = _require(root / SHAREGPT4V_FILE, "share-captioner JSON", "sharegpt4v")
+    entries = json.loads(spec.read_text(encoding="utf-8"))[:count]
+    paths, texts = [], []
+    for i, entry in enumerate(entries):
+        where = f"{spec} entry {i}"
+        paths.append(root / _field(entry, "image", where))
+        texts.append(_field(entry, "conversations", where)[1]["value"].replace("\n", " ").strip())
+    return _retrieval(paths, texts, spec, "sharegpt4v")
+
+
+def dci_caption(short_caption: str, extra_caption: str) -> str:
+    """DCI's "extended" caption as the official evaluation cleans it."""
+    pieces = re.split(r"\n|</s>|\.", f"{short_caption}\n{extra_caption}")
+    return ". ".join(p.strip() for p in pieces if p.strip())
+
+
+def read_dci(root: Path) -> RetrievalSet:
+    """DCI: the entries of all splits of ``splits.json``, each an annotation JSON naming its photo."""
+    splits = json.loads(_require(root / "splits.json", "split lists", "dci").read_text(encoding="utf-8"))
+    paths, texts = [], []
+    for entries in splits.values():
+        for name in entries:
+            annotation_path = _require(root / "annotations" / name, "an annotation listed in splits.json", "dci")
+            annotation = json.loads(annotation_path.read_text(encoding="utf-8"))
+            where = str(annotation_path)
+            paths.append(root / "photos" / _field(annotation, "image", where))
+            texts.append(dci_caption(_field(annotation, "short_caption", where),
+                                     annotation.get("extra_caption", "")))
+    return _retrieval(paths, texts, root / "splits.json", "dci")
+
+
+def read_docci(root: Path, split: str = "test") -> RetrievalSet:
+    """DOCCI: the descriptions of ``split`` in file order."""
+    spec = _require(root / "docci_descriptions.jsonlines", "descriptions", "docci")
+    paths, texts = [], []
+    for number, line in enumerate(spec.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if _field(entry, "split", f"{spec} line {number}") != split:
+            continue
+        paths.append(root / "images" / _field(entry, "image_file", f"{spec} line {number}"))
+        texts.append(_field(entry, "description", f"{spec} line {number}").replace("\n", " ").strip())
+    return _retrieval(paths, texts, spec, "docci")
+
+
 def read_coco_karpathy(root: Path, split: str = "test") -> RetrievalSet:
     """COCO-Karpathy JSON: the images of ``split`` with all their sentences."""
     spec_path = _require(root / "dataset_coco.json", "Karpathy split file", "coco")
@@ -131,3 +209,10 @@ def read_wds_classification(root: Path, split: str = "test") -> ClassificationSe
     shards = [_require(root / split / f"{i}.tar", "shard listed in nshards.txt", layout) for i in range(n_shards)]
     return ClassificationSet(ShardImages(shards), [c.strip() for c in classnames if c.strip()],
                              [t.strip() for t in templates if t.strip()])
+
+
+#: Retrieval formats -> their reader (each takes the benchmark's root directory).
+RETRIEVAL_READERS = {"urban1k": read_urban1k, "sharegpt4v": read_sharegpt4v, "dci": read_dci, "docci": read_docci,
+                     "coco": read_coco_karpathy}
+#: Zero-shot classification formats -> their reader.
+CLASSIFICATION_READERS = {"wds_classification": read_wds_classification}
