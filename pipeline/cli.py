@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 # The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
-EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "coco", "wds_classification")
+EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "xm3600", "coco", "wds_classification")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -128,7 +128,13 @@ def cmd_evaluate(args) -> None:
     model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
                        token_budget=execution["token_budget"], cache_dir=args.cache_dir,
                        num_workers=execution["num_workers"])
-    if args.format in readers.CLASSIFICATION_READERS:
+    if args.format in readers.MULTILINGUAL_READERS:
+        task, metrics = "zeroshot_retrieval", evaluate_retrieval(
+            model, readers.MULTILINGUAL_READERS[args.format](args.data, args.language), prompt=args.prompt)
+    elif args.language != "en":
+        raise ValueError(f"--format {args.format}: English texts only (--language {args.language}); multilingual "
+                         f"formats: {', '.join(readers.MULTILINGUAL_READERS)}")
+    elif args.format in readers.CLASSIFICATION_READERS:
         task, metrics = "zeroshot_classification", evaluate_zeroshot(
             model, readers.CLASSIFICATION_READERS[args.format](args.data), prompt=args.prompt)
     else:
@@ -136,7 +142,8 @@ def cmd_evaluate(args) -> None:
             model, readers.RETRIEVAL_READERS[args.format](args.data), prompt=args.prompt)
     kind = "clip" if isinstance(model, ClipModel) else "flame"
     result = {"dataset": args.name, "model": str(args.model_dir), "model_kind": kind, "pretrained": None,
-              "task": task, "metrics": metrics, "language": "en", "prompt": None if kind == "clip" else args.prompt}
+              "task": task, "metrics": metrics, "language": args.language,
+              "prompt": None if kind == "clip" else args.prompt}
     write_json(result, args.out)
     print(json.dumps(result, indent=2))
 
@@ -230,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
-                       description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: coco "
-                                   "formats) or zero-shot classification "
+                       description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: coco; "
+                                   "multilingual: xm3600 formats) or zero-shot classification "
                                    "(CLIP_benchmark webdataset format); writes CLIP_benchmark-style JSON.")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")
@@ -239,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=EVAL_FORMATS, help="on-disk format of --data")
     p.add_argument("--data", type=Path, required=True, help="benchmark root directory")
     p.add_argument("--out", type=Path, required=True, help="result .json")
+    p.add_argument("--language", default="en",
+                   help="the texts' language (multilingual formats: xm3600; the others are English only)")
     p.add_argument("--prompt", default="long", choices=["raw", "short", "long"],
                    help="FLAME: embed the texts as training captions of this source were (the model's layout); "
                         "CLIP: ignored")

@@ -27,37 +27,66 @@ def _model(result: dict) -> str:
     return result.get("model_kind", "flame")
 
 
-def side_by_side(results: list[dict]) -> tuple[list[str], dict[tuple[str, str, str], dict[str, float]]]:
-    """``(models in first-seen order, {(dataset, task, metric): {model: value}})`` in first-seen order."""
+Row = tuple[str, str, str, str]  # (dataset, language, task, metric)
+
+
+def side_by_side(results: list[dict]) -> tuple[list[str], dict[Row, dict[str, float]]]:
+    """``(models in first-seen order, {(dataset, language, task, metric): {model: value}})`` in first-seen order."""
     models: dict[str, None] = {}
-    rows: dict[tuple[str, str, str], dict[str, float]] = {}
+    rows: dict[Row, dict[str, float]] = {}
     for result in results:
         models[_model(result)] = None
         for metric, value in result["metrics"].items():
-            rows.setdefault((result["dataset"], result["task"], metric), {})[_model(result)] = value
+            key = (result["dataset"], result.get("language", "en"), result["task"], metric)
+            rows.setdefault(key, {})[_model(result)] = value
     return list(models), rows
 
 
 def markdown_table(results: list[dict]) -> str:
-    """One row per (dataset, metric), one column per model, values in percent with one decimal."""
+    """One row per (dataset, language, metric), one column per model, values in percent with one decimal."""
     models, rows = side_by_side(results)
-    lines = ["| dataset | task | metric | " + " | ".join(f"{m} (%)" for m in models) + " |",
-             "|---|---|---|" + "---:|" * len(models)]
-    for (dataset, task, metric), values in rows.items():
+    lines = ["| dataset | language | task | metric | " + " | ".join(f"{m} (%)" for m in models) + " |",
+             "|---|---|---|---|" + "---:|" * len(models)]
+    for (dataset, language, task, metric), values in rows.items():
         cells = " | ".join(f"{100 * values[m]:.1f}" if m in values else "–" for m in models)
-        lines.append(f"| {dataset} | {task} | {metric} | {cells} |")
+        lines.append(f"| {dataset} | {language} | {task} | {metric} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
+def language_table(results: list[dict], metric: str = "image_retrieval_recall@1") -> str:
+    """Per multilingual dataset, one row per language and a column per model: ``metric`` in percent ("" when no
+    dataset has more than one language)."""
+    models, rows = side_by_side(results)
+    languages: dict[str, set[str]] = {}
+    for dataset, language, _, _ in rows:
+        languages.setdefault(dataset, set()).add(language)
+    multilingual = [d for d, langs in languages.items() if len(langs) > 1]
+    if not multilingual:
+        return ""
+    lines = [f"## Per language ({metric})\n", "| dataset | language | " + " | ".join(models) + " |",
+             "|---|---|" + "---:|" * len(models)]
+    for (dataset, language, _, name), values in rows.items():
+        if dataset in multilingual and name == metric:
+            cells = " | ".join(f"{100 * values[m]:.1f}" if m in values else "–" for m in models)
+            lines.append(f"| {dataset} | {language} | {cells} |")
+    return "\n".join(lines) + "\n\n"
+
+
+#: The headline metrics drawn in the bar chart (every metric is in the tables).
+PLOTTED_METRICS = ("image_retrieval_recall@1", "text_retrieval_recall@1", "acc1")
+
+
 def plot_results(results: list[dict], path: Path) -> None:
-    """Horizontal bars of every (dataset, metric) value in percent, one bar per model, written atomically as PNG."""
+    """Horizontal bars of the headline metrics (:data:`PLOTTED_METRICS`) of every (dataset, language) in percent,
+    one bar per model, written atomically as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models, rows = side_by_side(results)
-    labels = [f"{dataset}: {metric}" for dataset, _, metric in rows]
+    models, every_row = side_by_side(results)
+    rows = {key: values for key, values in every_row.items() if key[3] in PLOTTED_METRICS}
+    labels = [f"{dataset} ({language}): {metric}" for dataset, language, _, metric in rows]
     height = 0.8 / len(models)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(labels) * len(models) + 1))
     for m, model in enumerate(models):
@@ -79,15 +108,16 @@ def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
     plot_results(results, out_dir / "results.png")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["model", "dataset", "task", "metric", "value"])
+    writer.writerow(["model", "dataset", "language", "task", "metric", "value"])
     for result in results:
         for metric, value in result["metrics"].items():
-            writer.writerow([_model(result), result["dataset"], result["task"], metric, value])
+            writer.writerow([_model(result), result["dataset"], result.get("language", "en"), result["task"], metric,
+                             value])
     with atomic_path(out_dir / "results.csv") as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
     sources = "\n".join(f"- {_model(r)}: `{r['model']}`" for r in {_model(r): r for r in results}.values())
     report = out_dir / "report.md"
     with atomic_path(report) as tmp:
-        tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{markdown_table(results)}\n![results](results.png)\n",
-                       encoding="utf-8")
+        tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{language_table(results)}## All results\n\n"
+                       f"{markdown_table(results)}\n![results](results.png)\n", encoding="utf-8")
     return report

@@ -59,6 +59,16 @@ def benchmark(name):
     return config["evaluate"]["benchmarks"][name]
 
 
+def evaluation_results():
+    """Every evaluation JSON of the run: per model, benchmark and language."""
+    return [
+        f"{RESULTS}/eval/{model}/{name}/{language}.json"
+        for model in MODELS
+        for name, spec in config["evaluate"]["benchmarks"].items()
+        for language in spec["languages"]
+    ]
+
+
 def stage_threads(stage):
     """CPU threads of a stage's jobs (torch's intra-op threads via OMP_NUM_THREADS), from config[stage]['threads']."""
     return config[stage]["threads"]

@@ -1,4 +1,4 @@
-# Stage 4: one job per (model, benchmark), then the report with the models side by side.
+# Stage 4: one job per (model, benchmark, language), then the report with the models side by side.
 
 
 rule evaluate:
@@ -6,9 +6,11 @@ rule evaluate:
         model=f"{RESULTS}/train/{{model}}",
         data=demo_manifest(),
     output:
-        f"{RESULTS}/eval/{{model}}/{{benchmark}}.json",
+        f"{RESULTS}/eval/{{model}}/{{benchmark}}/{{language}}.json",
     wildcard_constraints:
         model="|".join(MODELS),
+        benchmark="[^/]+",
+        language="[^/]+",
     params:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
@@ -16,9 +18,9 @@ rule evaluate:
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
     log:
-        f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}.log",
+        f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}/{{language}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}/{{language}}.tsv"
     threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
@@ -27,15 +29,15 @@ rule evaluate:
         "../envs/evaluate.yaml"
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark}"
-        " --format {params.fmt} --data {params.path} --prompt {params.prompt} --out {output} --dtype {params.dtype}"
+        " --format {params.fmt} --data {params.path} --language {wildcards.language} --prompt {params.prompt}"
+        " --out {output} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache} > {log} 2>&1"
 
 
 rule report:
     input:
-        expand(f"{RESULTS}/eval/{{model}}/{{benchmark}}.json", model=MODELS,
-               benchmark=config["evaluate"]["benchmarks"]),
+        evaluation_results(),
     output:
         report=f"{RESULTS}/report/report.md",
         table=f"{RESULTS}/report/results.csv",

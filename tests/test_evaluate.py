@@ -6,8 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.evaluate.readers import (CLASSIFICATION_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE, read_coco_karpathy,
-                                       read_dci, read_docci, read_sharegpt4v, read_urban1k, read_wds_classification)
+from pipeline.evaluate.readers import (CLASSIFICATION_READERS, MULTILINGUAL_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE,
+                                       read_coco_karpathy, read_dci, read_docci, read_sharegpt4v, read_urban1k,
+                                       read_wds_classification, read_xm3600)
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
 from pipeline.report import write_report
@@ -117,10 +118,32 @@ def test_long_caption_readers_parse_the_released_layouts(tmp_path):
     assert [p.name for p in docci.images.paths] == ["test_1.jpg", "test_3.jpg"]
 
 
+def test_xm3600_is_read_per_language_by_clip_benchmarks_builder_without_touching_the_data(tmp_path):
+    root = tmp_path / "xm3600"
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i, key in enumerate(["aa01", "bb02", "cc03"]):
+        lines.append(json.dumps({"image/key": key, "en": {"caption": [f"a photo {i}", "second"]},
+                                 "de": {"caption": [f"ein Foto {i}"]}}, ensure_ascii=False))
+        if key != "bb02":  # a missing image is skipped, as CLIP_benchmark does
+            (root / "images" / f"{key}.jpg").write_bytes(_jpg((i * 50, 0, 0)))
+    (root / "captions.jsonl").write_text("\n".join(lines) + "\n")
+    before = sorted(p.name for p in root.rglob("*"))
+    german = read_xm3600(root, "de")
+    assert german.texts == ["ein Foto 0", "ein Foto 2"] and german.text_to_image == [0, 1]
+    assert german.images[1][0].getpixel((4, 4))[0] > 80 and german.images[1][1] == 1
+    assert read_xm3600(root, "en").texts == ["a photo 0", "a photo 2"]
+    assert sorted(p.name for p in root.rglob("*")) == before  # the builder's annotation files went elsewhere
+    with pytest.raises(ValueError, match="language 'xx'"):
+        read_xm3600(root, "xx")
+    with pytest.raises(FileNotFoundError, match=r"captions.jsonl: missing .* expected layout"):
+        read_xm3600(tmp_path, "en")
+
+
 def test_the_cli_offers_exactly_the_readers_formats():
     from pipeline.cli import EVAL_FORMATS
 
-    assert set(EVAL_FORMATS) == set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS)
+    assert set(EVAL_FORMATS) == set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS) | set(MULTILINGUAL_READERS)
 
 
 def test_a_missing_image_or_key_names_the_file_and_the_layout(tmp_path):
@@ -142,21 +165,24 @@ def test_missing_caption_names_the_file(tmp_path):
         read_urban1k(tmp_path)
 
 
-def test_report_puts_the_models_side_by_side(tmp_path):
+def test_report_puts_the_models_side_by_side_with_a_per_language_table(tmp_path):
     paths = []
     for kind, value in (("flame", 0.25), ("clip", 0.125)):
-        result = {"dataset": "urban1k", "model": f"train/{kind}", "model_kind": kind, "task": "zeroshot_retrieval",
-                  "metrics": {"image_retrieval_recall@1": value, "text_retrieval_recall@1": 2 * value}}
-        paths.append(tmp_path / f"{kind}.json")
-        paths[-1].write_text(json.dumps(result))
+        for language in ("en", "de"):
+            result = {"dataset": "xm3600", "model": f"train/{kind}", "model_kind": kind, "language": language,
+                      "task": "zeroshot_retrieval",
+                      "metrics": {"image_retrieval_recall@1": value, "text_retrieval_recall@1": 2 * value}}
+            paths.append(tmp_path / f"{kind}-{language}.json")
+            paths[-1].write_text(json.dumps(result))
     report = write_report(paths, tmp_path / "rep", "T")
     text = report.read_text()
-    assert "| dataset | task | metric | flame (%) | clip (%) |" in text
-    assert "| urban1k | zeroshot_retrieval | image_retrieval_recall@1 | 25.0 | 12.5 |" in text
+    assert "| dataset | language | task | metric | flame (%) | clip (%) |" in text
+    assert "| xm3600 | de | zeroshot_retrieval | image_retrieval_recall@1 | 25.0 | 12.5 |" in text
+    assert "## Per language (image_retrieval_recall@1)" in text and "| xm3600 | de | 25.0 | 12.5 |" in text
     assert "- clip: `train/clip`" in text
     assert (tmp_path / "rep" / "results.png").stat().st_size > 1000
-    assert (tmp_path / "rep" / "results.csv").read_text().splitlines()[4] == \
-        "clip,urban1k,zeroshot_retrieval,text_retrieval_recall@1,0.25"
+    assert "clip,xm3600,de,zeroshot_retrieval,text_retrieval_recall@1,0.25" in \
+        (tmp_path / "rep" / "results.csv").read_text().splitlines()
 
 
 def _tiny_clip(out):

@@ -64,7 +64,8 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 10, "report": 1, "all": 1}
+    # 2 models x (5 English benchmarks + Crossmodal-3600 in 36 languages)
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 82, "report": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):
         line = next(line for line in out.splitlines() if marker in line)
@@ -164,6 +165,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     for name in ("urban1k", "sharegpt4v", "dci", "docci", "coco", "zeroshot"):
         assert f"| {name} |" in report
     assert "flame (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
+    assert "## Per language (image_retrieval_recall@1)" in report and "| xm3600 | de |" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
     assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
 
@@ -177,7 +179,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
                   "embed": {**base["embed"], "execution": {"token_budget": 999}}}
     assert plan(**speed_only) == {}
     # a shared setting retrains both models; a FLAME-only one FLAME; a baseline one the baseline
-    benchmarks = len(base["evaluate"]["benchmarks"])
+    benchmarks = sum(len(spec.get("languages", ["en"])) for spec in base["evaluate"]["benchmarks"].values())
     assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 2, "evaluate": 2 * benchmarks, "report": 1,
                                                          "all": 1}
     assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {"train": 1, "evaluate": benchmarks,
@@ -196,8 +198,8 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     proc = snakemake(*run, "--configfile", str(broken), check=False)
     assert proc.returncode != 0
     for model in ("flame", "clip"):
-        assert (tmp_path / "results" / "demo" / "eval" / model / "urban_again.json").exists()
-        assert not (tmp_path / "results" / "demo" / "eval" / model / "broken.json").exists()
-        log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken.log").read_text()
+        assert (tmp_path / "results" / "demo" / "eval" / model / "urban_again" / "en.json").exists()
+        assert not (tmp_path / "results" / "demo" / "eval" / model / "broken" / "en.json").exists()
+        log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken" / "en.log").read_text()
         assert "nowhere/docci/docci_descriptions.jsonlines: missing" in log and "expected layout" in log
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

@@ -12,6 +12,10 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
   empty ones dropped, joined with ``". "``.
 - ``docci``: DOCCI test: the lines of ``docci_descriptions.jsonlines`` with ``split == "test"`` in file order,
   caption ``description`` with newlines as spaces, image ``images/<image_file>``.
+- ``xm3600``: Crossmodal-3600 (``captions.jsonl`` + ``images/<image/key>.jpg``), one language per job, read by
+  CLIP_benchmark's own builder (``build_dataset("crossmodal3600", language=...)``: the first caption of the language
+  per image, images without a file skipped). The builder writes an annotation file beside the data, so it runs on a
+  private work directory that links to the data, which stays untouched; nothing is downloaded.
 - ``coco``: a COCO-Karpathy ``dataset_coco.json`` (``images[].filepath/filename/split/sentences[].raw``).
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
@@ -22,8 +26,11 @@ Every missing file or key raises naming the path and the layout expected there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +45,8 @@ LAYOUTS = {
     "sharegpt4v": "share-captioner_coco_lcs_sam_1246k_1107.json with the images under <image> relative to it",
     "dci": "splits.json, annotations/<entry> (JSON with image, short_caption, extra_caption) and photos/<image>",
     "docci": "docci_descriptions.jsonlines (example_id, split, image_file, description) and images/<image_file>",
+    "xm3600": "captions.jsonl (one JSON object per image: image/key, <lang>: {caption: [...]}) and "
+              "images/<image/key>.jpg (Crossmodal-3600)",
     "coco": "dataset_coco.json (Karpathy split) with the image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
@@ -182,6 +191,40 @@ def read_docci(root: Path, split: str = "test") -> RetrievalSet:
     return _retrieval(paths, texts, spec, "docci")
 
 
+class BuilderImages(Dataset):
+    """The images of a CLIP_benchmark dataset (items ``(PIL image, target)``) as ``(PIL image, index)``;
+    ``keep`` holds whatever must live as long as the dataset (its work directory)."""
+
+    def __init__(self, dataset, keep=None):
+        self.dataset, self.keep = dataset, keep
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, int]:
+        return self.dataset[index][0], index
+
+
+def read_xm3600(root: Path, language: str = "en") -> RetrievalSet:
+    """Crossmodal-3600 retrieval in ``language`` through CLIP_benchmark's builder."""
+    from clip_benchmark.datasets.builder import build_dataset
+    from clip_benchmark.datasets.crossmodal3600 import SUPPORTED_LANGUAGES
+
+    _require(root / "captions.jsonl", "captions", "xm3600")
+    _require(root / "images", "image folder", "xm3600")
+    if language not in SUPPORTED_LANGUAGES:
+        raise ValueError(f"xm3600: language {language!r} is not one of Crossmodal-3600's {SUPPORTED_LANGUAGES}")
+    work = tempfile.TemporaryDirectory(prefix="xm3600-")
+    (Path(work.name) / "xm3600").symlink_to(root.resolve(), target_is_directory=True)
+    with contextlib.redirect_stdout(sys.stderr):  # the builder prints its warnings
+        dataset = build_dataset("crossmodal3600", root=work.name, language=language, download=False,
+                                task="zeroshot_retrieval")
+    texts = [text for _, text in dataset.data]
+    if not texts:
+        raise ValueError(f"{root}: no image of captions.jsonl has a file in images/")
+    return RetrievalSet(BuilderImages(dataset, keep=work), texts, list(range(len(texts))))
+
+
 def read_coco_karpathy(root: Path, split: str = "test") -> RetrievalSet:
     """COCO-Karpathy JSON: the images of ``split`` with all their sentences."""
     spec_path = _require(root / "dataset_coco.json", "Karpathy split file", "coco")
@@ -214,5 +257,7 @@ def read_wds_classification(root: Path, split: str = "test") -> ClassificationSe
 #: Retrieval formats -> their reader (each takes the benchmark's root directory).
 RETRIEVAL_READERS = {"urban1k": read_urban1k, "sharegpt4v": read_sharegpt4v, "dci": read_dci, "docci": read_docci,
                      "coco": read_coco_karpathy}
+#: Multilingual retrieval formats -> their reader (root directory, language code).
+MULTILINGUAL_READERS = {"xm3600": read_xm3600}
 #: Zero-shot classification formats -> their reader.
 CLASSIFICATION_READERS = {"wds_classification": read_wds_classification}
