@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 # The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
-EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "xm3600", "coco", "wds_classification")
+EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "xm3600", "coco", "wds_classification", "sugar_crepe",
+                "winoground")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -120,6 +121,7 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from pipeline.data import write_json
     from pipeline.evaluate import readers
+    from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
     from pipeline.evaluate.models import ClipModel, load_model
     from pipeline.evaluate.retrieval import evaluate_retrieval
     from pipeline.evaluate.zeroshot import evaluate_zeroshot
@@ -128,7 +130,13 @@ def cmd_evaluate(args) -> None:
     model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
                        token_budget=execution["token_budget"], cache_dir=args.cache_dir,
                        num_workers=execution["num_workers"])
-    if args.format in readers.MULTILINGUAL_READERS:
+    if args.format == "sugar_crepe":
+        task, metrics = "image_caption_selection", evaluate_sugar_crepe(
+            model, {name: readers.read_sugar_crepe(args.data, name) for name in args.subsets}, prompt=args.prompt)
+    elif args.format == "winoground":
+        task, metrics = "image_caption_selection", evaluate_winoground(
+            model, readers.read_winoground(args.data), prompt=args.prompt)
+    elif args.format in readers.MULTILINGUAL_READERS:
         task, metrics = "zeroshot_retrieval", evaluate_retrieval(
             model, readers.MULTILINGUAL_READERS[args.format](args.data, args.language), prompt=args.prompt)
     elif args.language != "en":
@@ -238,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
                        description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: coco; "
-                                   "multilingual: xm3600 formats) or zero-shot classification "
+                                   "multilingual: xm3600 formats), compositionality (sugar_crepe, winoground) or "
+                                   "zero-shot classification "
                                    "(CLIP_benchmark webdataset format); writes CLIP_benchmark-style JSON.")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")
@@ -246,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=EVAL_FORMATS, help="on-disk format of --data")
     p.add_argument("--data", type=Path, required=True, help="benchmark root directory")
     p.add_argument("--out", type=Path, required=True, help="result .json")
+    p.add_argument("--subsets", type=lambda text: text.split(","),
+                   default="add_att,add_obj,replace_att,replace_obj,replace_rel,swap_att,swap_obj",
+                   help="sugar_crepe: comma-separated subsets")
     p.add_argument("--language", default="en",
                    help="the texts' language (multilingual formats: xm3600; the others are English only)")
     p.add_argument("--prompt", default="long", choices=["raw", "short", "long"],

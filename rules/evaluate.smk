@@ -15,6 +15,7 @@ rule evaluate:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
         prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
+        subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
     log:
@@ -30,6 +31,7 @@ rule evaluate:
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark}"
         " --format {params.fmt} --data {params.path} --language {wildcards.language} --prompt {params.prompt}"
+        " --subsets {params.subsets}"
         " --out {output} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache} > {log} 2>&1"

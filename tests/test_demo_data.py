@@ -262,13 +262,36 @@ def test_long_caption_sets_are_read_by_the_benchmark_readers(demo: Path) -> None
         assert image.size == (ARGS["image_size"], ARGS["image_size"]) and index == 0
 
 
+def _words(caption: str) -> list[str]:
+    """The caption's words without punctuation and indefinite articles (which follow the next word's sound)."""
+    return sorted(w.strip(".,").lower() for w in caption.split() if w.lower() not in ("a", "an"))
+
+
+def test_compositionality_sets_are_read_by_the_benchmark_readers(demo: Path) -> None:
+    from pipeline.demo.compositional import PERTURBATIONS
+    from pipeline.evaluate.readers import read_sugar_crepe, read_winoground
+
+    for subset in PERTURBATIONS:
+        crepe = read_sugar_crepe(demo / "eval" / "sugar_crepe", subset)
+        assert len(crepe.positives) == len(crepe.images) == ARGS["eval_size"]
+        pairs = list(zip(crepe.positives, crepe.negatives))
+        assert all(p != n for p, n in pairs), subset
+        if subset.startswith("swap"):  # a swap keeps the words, in another order
+            assert all(_words(p) == _words(n) for p, n in pairs), subset
+    wino = read_winoground(demo / "eval" / "winoground")
+    assert len(wino.captions_0) == ARGS["eval_size"] and len(wino.images) == 2 * ARGS["eval_size"]
+    assert all(_words(a) == _words(b) and a != b for a, b in zip(wino.captions_0, wino.captions_1))
+    assert wino.images[0][0].tobytes() != wino.images[1][0].tobytes()
+
+
 def test_eval_images_are_held_out_from_training(demo: Path) -> None:
     train_images = set()
     for shard in (demo / "train").glob("*.tar"):
         _, members = tar_members(shard)
         train_images |= {data for name, data in members.items() if name.endswith(".jpg")}
     eval_images = {p.read_bytes() for p in (demo / "eval").rglob("*.jpg")}
-    assert len(eval_images) == 6 * ARGS["eval_size"]  # urban1k, sharegpt4v, dci, docci, coco, xm3600: all distinct
+    # urban1k, sharegpt4v, dci, docci, coco, xm3600 and 5 SugarCrepe subsets (Winoground's are PNG): all distinct
+    assert len(eval_images) == 11 * ARGS["eval_size"]
     assert not train_images & eval_images
 
 

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from pipeline.evaluate.readers import (CLASSIFICATION_READERS, MULTILINGUAL_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE,
-                                       read_coco_karpathy, read_dci, read_docci, read_sharegpt4v, read_urban1k,
-                                       read_wds_classification, read_xm3600)
+                                       read_coco_karpathy, read_dci, read_docci, read_sharegpt4v, read_sugar_crepe,
+                                       read_urban1k, read_wds_classification, read_winoground, read_xm3600)
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
 from pipeline.report import write_report
@@ -140,10 +140,74 @@ def test_xm3600_is_read_per_language_by_clip_benchmarks_builder_without_touching
         read_xm3600(tmp_path, "en")
 
 
+def test_compositionality_readers_parse_the_released_layouts(tmp_path):
+    root = tmp_path / "sugar_crepe"
+    (root / "val2017").mkdir(parents=True)
+    for subset in ("swap_att", "replace_rel"):
+        entries = {}
+        for i in (0, 3):  # indices may be non-contiguous
+            name = f"{subset}{i}.jpg"
+            (root / "val2017" / name).write_bytes(_jpg((i * 60, 0, 0)))
+            entries[str(i)] = {"filename": name, "caption": f"{subset} right {i}", "negative_caption": f"wrong {i}"}
+        (root / f"{subset}.json").write_text(json.dumps(entries))
+    crepe = read_sugar_crepe(root, "swap_att")
+    assert crepe.positives == ["swap_att right 0", "swap_att right 3"] and crepe.negatives == ["wrong 0", "wrong 3"]
+    assert crepe.images[1][1] == 1 and crepe.images[1][0].getpixel((4, 4))[0] > 150
+    with pytest.raises(FileNotFoundError, match=r"add_att.json: missing \(the add_att subset\); expected layout"):
+        read_sugar_crepe(root, "add_att")
+
+    root = tmp_path / "winoground"
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i in range(2):
+        lines.append(json.dumps({"id": i, "caption_0": f"a {i}", "caption_1": f"b {i}", "image_0": f"ex_{i}_img_0",
+                                 "image_1": f"ex_{i}_img_1", "tag": "Object"}))
+        for j in range(2):
+            Image.new("RGB", (8, 8), (i, j, 0)).save(root / "images" / f"ex_{i}_img_{j}.png")
+    (root / "examples.jsonl").write_text("\n".join(lines) + "\n")
+    wino = read_winoground(root)
+    assert wino.captions_0 == ["a 0", "a 1"] and wino.captions_1 == ["b 0", "b 1"]
+    assert [index for _, index in wino.images] == [0, 1, 2, 3] and wino.images[3][0].getpixel((0, 0)) == (1, 1, 0)
+
+
+class FixedModel:
+    """The evaluation interface over fixed vectors: images by index, texts by their string."""
+
+    def __init__(self, images, texts):
+        self.images, self.texts = images, texts
+
+    def encode_images(self, dataset):
+        order = torch.tensor([index for _, index in dataset]).flip(0)  # out of order, as several workers give
+        return self.images[order], order
+
+    def encode_text(self, texts, prompt=None):
+        return torch.stack([self.texts[t] for t in texts])
+
+
+def test_compositionality_scores_on_hand_made_features():
+    from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
+    from pipeline.evaluate.readers import CaptionSelectionSet, WinogroundSet
+
+    e = torch.eye(3)
+    images = e[[0, 1, 2]]
+    texts = {"p0": e[0], "n0": e[1], "p1": e[0], "n1": e[1], "p2": e[2], "n2": 0.5 * e[2]}
+    data = CaptionSelectionSet([(None, i) for i in range(3)], ["p0", "p1", "p2"], ["n0", "n1", "n2"])
+    got = evaluate_sugar_crepe(FixedModel(images, texts), {"swap_att": data})
+    assert got == {"acc_swap_att": pytest.approx(2 / 3), "acc": pytest.approx(2 / 3)}  # image 1 prefers n1
+
+    # example 0: both scores right; example 1: both captions are closest to image 0 and tie there, so both fail
+    images = torch.stack([e[0], e[1], e[0], e[1]])
+    texts = {"c00": e[0], "c10": e[1], "c01": e[0] + 0.1 * e[1], "c11": e[0] + 0.2 * e[1]}
+    wino = WinogroundSet([(None, i) for i in range(4)], ["c00", "c01"], ["c10", "c11"])
+    scores = evaluate_winoground(FixedModel(images, texts), wino)
+    assert scores == {"text_acc": 0.5, "image_acc": 0.5, "acc": 0.5}
+
+
 def test_the_cli_offers_exactly_the_readers_formats():
     from pipeline.cli import EVAL_FORMATS
 
-    assert set(EVAL_FORMATS) == set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS) | set(MULTILINGUAL_READERS)
+    assert set(EVAL_FORMATS) == (set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS) | set(MULTILINGUAL_READERS)
+                                 | {"sugar_crepe", "winoground"})
 
 
 def test_a_missing_image_or_key_names_the_file_and_the_layout(tmp_path):

@@ -21,6 +21,9 @@
 ``eval/sharegpt4v/``, ``eval/dci/``, ``eval/docci/``
     The long-caption sets in their released layouts (see :func:`_write_sharegpt4v`, :func:`_write_dci`,
     :func:`_write_docci`), N held-out scenes each with one long caption.
+``eval/sugar_crepe/`` and ``eval/winoground/``
+    Compositionality sets in SugarCrepe's layout (5 of its 7 subsets, hard negatives from the scene grammar) and
+    Winoground's released files (see :func:`_write_sugar_crepe`, :func:`_write_winoground`).
 ``eval/coco/images/{filename}`` and ``eval/coco/dataset_coco.json``
     Karpathy-split style retrieval set: ``{"images": [{"filepath": "images",
     "sentids", "filename", "imgid", "split": "test", "sentences": [{"tokens",
@@ -81,6 +84,7 @@ from .captions import (
     translate_long,
     translate_short,
 )
+from .compositional import PERTURBATIONS, caption_pair
 from .scenes import SHAPES, Scene, render, sample_scene
 
 JPEG_QUALITY = 90
@@ -279,6 +283,43 @@ def _write_docci(root: Path, seed: int, count: int, image_size: int, corpus: lis
     return count
 
 
+def _write_sugar_crepe(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """SugarCrepe: ``val2017/{file}.jpg`` and per subset ``{subset}.json`` (``{"0": {"filename", "caption",
+    "negative_caption"}, ...}``), ``count`` images per subset of :data:`PERTURBATIONS`."""
+    (root / "val2017").mkdir(parents=True)
+    for subset, perturb in PERTURBATIONS.items():
+        entries = {}
+        for i in range(count):
+            scene, rng = _eval_scene(seed, f"sugar_crepe/{subset}", i)
+            positive, negative = caption_pair(scene, perturb(scene, rng), rng.getrandbits(32))
+            filename = f"{subset}_{i:012d}.jpg"
+            (root / "val2017" / filename).write_bytes(_jpeg(render(scene, image_size)))
+            entries[str(i)] = {"filename": filename, "caption": positive, "negative_caption": negative}
+            corpus.append(positive)
+        (root / f"{subset}.json").write_text(json.dumps(entries, indent=1), encoding="utf-8")
+    return count * len(PERTURBATIONS)
+
+
+def _write_winoground(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+    """Winoground: ``examples.jsonl`` (``id``, ``caption_0``, ``caption_1``, ``image_0``, ``image_1``, ``tag``) and
+    ``images/{image}.png``; image 1 is image 0 with the two objects' colours swapped, and caption 1 the caption of
+    that swap, so the two captions hold the same words in another order."""
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i in range(count):
+        scene, rng = _eval_scene(seed, "winoground", i)
+        swapped = PERTURBATIONS["swap_att"](scene, rng)
+        captions = caption_pair(scene, swapped, rng.getrandbits(32))
+        names = (f"ex_{i}_img_0", f"ex_{i}_img_1")
+        for name, drawn in zip(names, (scene, swapped)):
+            render(drawn, image_size).save(root / "images" / f"{name}.png")
+        lines.append(json.dumps({"id": i, "caption_0": captions[0], "caption_1": captions[1], "image_0": names[0],
+                                 "image_1": names[1], "tag": "swap attribute"}))
+        corpus.extend(captions)
+    (root / "examples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return count
+
+
 def coco_tokens(caption: str) -> list[str]:
     """Karpathy-style tokens: lower-cased alphanumeric words."""
     return re.findall(r"[a-z0-9]+", caption.lower())
@@ -420,6 +461,8 @@ def write_demo_data(
         "dci": out / "eval" / "dci",
         "docci": out / "eval" / "docci",
         "coco": out / "eval" / "coco",
+        "sugar_crepe": out / "eval" / "sugar_crepe",
+        "winoground": out / "eval" / "winoground",
         "zeroshot": out / "eval" / "zeroshot",
         "xm3600": out / "eval" / "xm3600",
         "corpus": out / "corpus.txt",
@@ -434,6 +477,8 @@ def write_demo_data(
         "docci": _write_docci(paths["docci"], seed, eval_size, image_size, corpus),
         "coco_images": _write_coco(paths["coco"], seed, eval_size, image_size, corpus),
         "coco_captions": eval_size * COCO_CAPTIONS_PER_IMAGE,
+        "sugar_crepe": _write_sugar_crepe(paths["sugar_crepe"], seed, eval_size, image_size, corpus),
+        "winoground": _write_winoground(paths["winoground"], seed, eval_size, image_size, corpus),
         "zeroshot": _write_zeroshot(paths["zeroshot"], seed, eval_size, image_size),
         "zeroshot_classes": len(SHAPES),
         "xm3600": _write_xm3600(paths["xm3600"], seed, eval_size, image_size, corpus),

@@ -16,6 +16,10 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
   CLIP_benchmark's own builder (``build_dataset("crossmodal3600", language=...)``: the first caption of the language
   per image, images without a file skipped). The builder writes an annotation file beside the data, so it runs on a
   private work directory that links to the data, which stays untouched; nothing is downloaded.
+- ``sugar_crepe``: SugarCrepe (``val2017/`` images and ``<subset>.json`` per subset: ``filename``, ``caption``,
+  ``negative_caption``), read by CLIP_benchmark's ``sugar_crepe/<subset>`` builder.
+- ``winoground``: Winoground's released files: ``examples.jsonl`` (``caption_0``, ``caption_1``, ``image_0``,
+  ``image_1``) and ``images/<image>.png``.
 - ``coco``: a COCO-Karpathy ``dataset_coco.json`` (``images[].filepath/filename/split/sentences[].raw``).
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
@@ -47,6 +51,10 @@ LAYOUTS = {
     "docci": "docci_descriptions.jsonlines (example_id, split, image_file, description) and images/<image_file>",
     "xm3600": "captions.jsonl (one JSON object per image: image/key, <lang>: {caption: [...]}) and "
               "images/<image/key>.jpg (Crossmodal-3600)",
+    "sugar_crepe": "val2017/<filename> and <subset>.json ({index: {filename, caption, negative_caption}}) per "
+                   "subset (SugarCrepe's data/ files beside COCO val2017)",
+    "winoground": "examples.jsonl (caption_0, caption_1, image_0, image_1) and images/<image>.png (the released "
+                  "facebook/winoground data files)",
     "coco": "dataset_coco.json (Karpathy split) with the image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
@@ -100,6 +108,27 @@ class ClassificationSet:
     images: Dataset
     classnames: list[str]
     templates: list[str]
+
+
+@dataclass
+class CaptionSelectionSet:
+    """Images (a dataset of ``(image, index)``) each with a positive and a negative caption (SugarCrepe)."""
+
+    images: Dataset
+    positives: list[str]
+    negatives: list[str]
+
+
+@dataclass
+class WinogroundSet:
+    """Winoground examples: ``images`` yields ``(image, 2 i + j)`` for image j of example i; two captions each."""
+
+    images: Dataset
+    captions_0: list[str]
+    captions_1: list[str]
+
+
+SUGAR_CREPE_SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 
 
 def _require(path: Path, what: str, layout: str) -> Path:
@@ -223,6 +252,40 @@ def read_xm3600(root: Path, language: str = "en") -> RetrievalSet:
     if not texts:
         raise ValueError(f"{root}: no image of captions.jsonl has a file in images/")
     return RetrievalSet(BuilderImages(dataset, keep=work), texts, list(range(len(texts))))
+
+
+def read_sugar_crepe(root: Path, subset: str) -> CaptionSelectionSet:
+    """One SugarCrepe subset through CLIP_benchmark's builder (nothing is downloaded: the layout is checked first)."""
+    from clip_benchmark.datasets.builder import build_dataset
+
+    if subset not in SUGAR_CREPE_SUBSETS:
+        raise ValueError(f"sugar_crepe: unknown subset {subset!r}; its subsets: {SUGAR_CREPE_SUBSETS}")
+    _require(root / "val2017", "COCO val2017 images", "sugar_crepe")
+    _require(root / f"{subset}.json", f"the {subset} subset", "sugar_crepe")
+    with contextlib.redirect_stdout(sys.stderr):
+        dataset = build_dataset(f"sugar_crepe/{subset}", root=str(root), download=False,
+                                task="image_caption_selection")
+    entries = [dataset.ann[key] for key in dataset.idx_strings]
+    return CaptionSelectionSet(BuilderImages(dataset), [e["caption"] for e in entries],
+                               [e["negative_caption"] for e in entries])
+
+
+def read_winoground(root: Path) -> WinogroundSet:
+    """Winoground from its released ``examples.jsonl`` and ``images/``."""
+    spec = _require(root / "examples.jsonl", "examples", "winoground")
+    paths, captions_0, captions_1 = [], [], []
+    for number, line in enumerate(spec.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        entry, where = json.loads(line), f"{spec} line {number}"
+        for key in ("image_0", "image_1"):
+            paths.append(_require(root / "images" / f"{_field(entry, key, where)}.png", "an example's image",
+                                  "winoground"))
+        captions_0.append(_field(entry, "caption_0", where))
+        captions_1.append(_field(entry, "caption_1", where))
+    if not captions_0:
+        raise ValueError(f"{spec}: no examples")
+    return WinogroundSet(ImageFiles(paths), captions_0, captions_1)
 
 
 def read_coco_karpathy(root: Path, split: str = "test") -> RetrievalSet:
