@@ -19,7 +19,7 @@ from pathlib import Path
 
 # The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
 EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "xm3600", "coco", "wds_classification", "sugar_crepe",
-                "winoground")
+                "winoground", "wds_linear_probe")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -122,6 +122,7 @@ def cmd_evaluate(args) -> None:
     from pipeline.data import write_json
     from pipeline.evaluate import readers
     from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
+    from pipeline.evaluate.linear_probe import evaluate_linear_probe
     from pipeline.evaluate.models import ClipModel, load_model
     from pipeline.evaluate.retrieval import evaluate_retrieval
     from pipeline.evaluate.zeroshot import evaluate_zeroshot
@@ -130,7 +131,10 @@ def cmd_evaluate(args) -> None:
     model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype,
                        token_budget=execution["token_budget"], cache_dir=args.cache_dir,
                        num_workers=execution["num_workers"])
-    if args.format == "sugar_crepe":
+    if args.format == "wds_linear_probe":
+        probe = readers.read_wds_linear_probe(args.data)
+        task, metrics = "linear_probe", evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames))
+    elif args.format == "sugar_crepe":
         task, metrics = "image_caption_selection", evaluate_sugar_crepe(
             model, {name: readers.read_sugar_crepe(args.data, name) for name in args.subsets}, prompt=args.prompt)
     elif args.format == "winoground":
@@ -149,7 +153,7 @@ def cmd_evaluate(args) -> None:
         task, metrics = "zeroshot_retrieval", evaluate_retrieval(
             model, readers.RETRIEVAL_READERS[args.format](args.data), prompt=args.prompt)
     kind = "clip" if isinstance(model, ClipModel) else "flame"
-    result = {"dataset": args.name, "model": str(args.model_dir), "model_kind": kind, "pretrained": None,
+    result = {"dataset": args.name, "model": str(args.model_dir), "model_kind": kind, "pretrained": kind,
               "task": task, "metrics": metrics, "language": args.language,
               "prompt": None if kind == "clip" else args.prompt}
     write_json(result, args.out)
@@ -246,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
                        description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: coco; "
-                                   "multilingual: xm3600 formats), compositionality (sugar_crepe, winoground) or "
-                                   "zero-shot classification "
+                                   "multilingual: xm3600 formats), compositionality (sugar_crepe, winoground), "
+                                   "a linear probe (wds_linear_probe) or zero-shot classification "
                                    "(CLIP_benchmark webdataset format); writes CLIP_benchmark-style JSON.")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")

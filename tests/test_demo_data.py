@@ -284,6 +284,17 @@ def test_compositionality_sets_are_read_by_the_benchmark_readers(demo: Path) -> 
     assert wino.images[0][0].tobytes() != wino.images[1][0].tobytes()
 
 
+def test_zeroshot_set_has_a_linear_probe_train_split_of_other_scenes(demo: Path) -> None:
+    from pipeline.evaluate.readers import read_wds_linear_probe
+
+    probe = read_wds_linear_probe(demo / "eval" / "zeroshot")
+    train = [(image.tobytes(), label) for image, label in probe.train]
+    test = [(image.tobytes(), label) for image, label in probe.test]
+    assert len(train) == 2 * len(test) == 2 * ARGS["eval_size"]
+    assert {label for _, label in train} == set(range(len(probe.classnames)))
+    assert not {image for image, _ in train} & {image for image, _ in test}
+
+
 def test_eval_images_are_held_out_from_training(demo: Path) -> None:
     train_images = set()
     for shard in (demo / "train").glob("*.tar"):

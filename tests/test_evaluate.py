@@ -203,11 +203,36 @@ def test_compositionality_scores_on_hand_made_features():
     assert scores == {"text_acc": 0.5, "image_acc": 0.5, "acc": 0.5}
 
 
+def test_linear_probe_picks_c_on_a_validation_split_and_scores_the_test_split():
+    from pipeline.evaluate.linear_probe import C_GRID, choose_c, evaluate_linear_probe
+
+    generator = torch.Generator().manual_seed(0)
+    centres = 3 * torch.eye(4)[:3]  # 3 classes in 4-D
+
+    def sample(n, noise):
+        labels = torch.arange(n) % 3
+        return centres[labels] + noise * torch.randn(n, 4, generator=generator), labels
+
+    train_x, train_y = sample(90, 0.5)
+    test_x, test_y = sample(30, 0.5)
+    assert choose_c(train_x.numpy(), train_y.numpy()) in C_GRID
+
+    class Features:
+        def encode_images(self, dataset):
+            return dataset
+
+    metrics = evaluate_linear_probe(Features(), (train_x, train_y), (test_x, test_y), classes=5)
+    assert metrics["acc1"] == 1.0 and metrics["mean_per_class_recall"] == 1.0 and metrics["acc5"] == 1.0
+    shuffled = evaluate_linear_probe(Features(), (train_x, train_y[torch.randperm(90, generator=generator)]),
+                                     (test_x, test_y), classes=3)
+    assert shuffled["acc1"] < 0.7  # labels unrelated to the features: no better than chance (1/3) by much
+
+
 def test_the_cli_offers_exactly_the_readers_formats():
     from pipeline.cli import EVAL_FORMATS
 
     assert set(EVAL_FORMATS) == (set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS) | set(MULTILINGUAL_READERS)
-                                 | {"sugar_crepe", "winoground"})
+                                 | {"sugar_crepe", "winoground", "wds_linear_probe"})
 
 
 def test_a_missing_image_or_key_names_the_file_and_the_layout(tmp_path):
@@ -314,3 +339,30 @@ def test_flame_text_embeddings_are_cached_per_text_side_and_texts(tmp_path, tiny
     assert torch.equal(model.encode_text(["a red star", "a blue circle"], prompt="long"), first)
     with pytest.raises(TypeError, match="NoneType"):  # another template is not cached: it needs the LLM
         model.encode_text(["a red star", "a blue circle"], prompt="short")
+
+
+def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    from pipeline.cli import main
+
+    model = _tiny_clip(tmp_path / "clip")
+    root = tmp_path / "u"
+    (root / "image").mkdir(parents=True)
+    (root / "caption").mkdir()
+    for i in range(4):
+        (root / "image" / f"{i}.jpg").write_bytes(_jpg((60 * i, 0, 0)))
+        (root / "caption" / f"{i}.txt").write_text(f"a square of shade {i}\n")
+    assert main(["evaluate", "--model-dir", str(model), "--name", "urban1k", "--format", "urban1k", "--data",
+                 str(root), "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert {"dataset", "model", "pretrained", "task", "metrics", "language"} <= set(result)
+    proc = subprocess.run([sys.executable, "-m", "clip_benchmark.cli", "build", str(tmp_path / "r.json"), "--output", str(tmp_path / "b.csv")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with (tmp_path / "b.csv").open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["dataset"] == "urban1k" and row["model_fullname"] == f"{model} clip" and row["language"] == "en"
+    assert float(row["image_retrieval_recall@1"]) == result["metrics"]["image_retrieval_recall@1"]

@@ -64,8 +64,8 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    # 2 models x (7 English benchmarks + Crossmodal-3600 in 36 languages)
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 86, "report": 1, "all": 1}
+    # 2 models x (10 English benchmarks + Crossmodal-3600 in 36 languages)
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 92, "report": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):
         line = next(line for line in out.splitlines() if marker in line)
@@ -162,7 +162,8 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
     snakemake(*run, "--configfile", str(cfg))
     report = (tmp_path / "results" / "demo" / "report" / "report.md").read_text()
-    for name in ("urban1k", "sharegpt4v", "dci", "docci", "coco", "zeroshot", "xm3600", "sugar_crepe", "winoground"):
+    for name in ("urban1k", "sharegpt4v", "dci", "docci", "coco", "zeroshot", "xm3600", "sugar_crepe", "winoground",
+                 "linear_probe"):
         assert f"| {name} |" in report
     assert "| sugar_crepe | en | image_caption_selection | acc_swap_att |" in report
     assert "flame (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report

@@ -94,6 +94,7 @@ SHORT_PER_SAMPLE = 2
 COCO_CAPTIONS_PER_IMAGE = 5
 XM3600_CAPTIONS_PER_LANGUAGE = 2
 ZEROSHOT_SHARD_SIZE = 256
+LINEAR_PROBE_TRAIN_FACTOR = 2  # train samples per test sample in eval/zeroshot (the linear probe's train split)
 ZEROSHOT_TEMPLATES = (
     "a photo of a {c}.",
     "a drawing of a {c}.",
@@ -354,27 +355,31 @@ def _write_coco(root: Path, seed: int, count: int, image_size: int, corpus: list
     return count
 
 
-def _zeroshot_members(seed: int, indices: range, image_size: int) -> Iterator[tuple[str, bytes]]:
+def _zeroshot_members(seed: int, indices: range, image_size: int, split: str) -> Iterator[tuple[str, bytes]]:
     """Tar members of zero-shot samples; sample ``i`` belongs to class ``i % len(SHAPES)``."""
+    name = "zeroshot" if split == "test" else f"zeroshot/{split}"
     for i in indices:
-        scene, _ = _eval_scene(seed, "zeroshot", i, SHAPES[i % len(SHAPES)])
+        scene, _ = _eval_scene(seed, name, i, SHAPES[i % len(SHAPES)])
         key = f"s{i:07d}"
         yield f"{key}.jpg", _jpeg(render(scene, image_size))
         yield f"{key}.cls", str(SHAPES.index(class_name(scene))).encode("ascii")
 
 
 def _write_zeroshot(root: Path, seed: int, count: int, image_size: int) -> int:
-    """CLIP_benchmark-style webdataset classification set over the shape classes."""
-    (root / "test").mkdir(parents=True)
+    """CLIP_benchmark-style webdataset classification set over the shape classes: ``count`` test samples and
+    ``LINEAR_PROBE_TRAIN_FACTOR`` x ``count`` train samples (other scenes, for the linear probe)."""
+    root.mkdir(parents=True)
     (root / "classnames.txt").write_text("".join(f"{name}\n" for name in SHAPES), encoding="utf-8")
     templates = "".join(f"{t}\n" for t in ZEROSHOT_TEMPLATES)
     (root / "zeroshot_classification_templates.txt").write_text(templates, encoding="utf-8")
     (root / "dataset_type.txt").write_text("classification\n", encoding="utf-8")
-    shards = math.ceil(count / ZEROSHOT_SHARD_SIZE)
-    (root / "test" / "nshards.txt").write_text(f"{shards}\n", encoding="utf-8")
-    for shard in range(shards):
-        indices = range(shard * ZEROSHOT_SHARD_SIZE, min(count, (shard + 1) * ZEROSHOT_SHARD_SIZE))
-        write_tar(root / "test" / f"{shard}.tar", _zeroshot_members(seed, indices, image_size))
+    for split, size in (("test", count), ("train", LINEAR_PROBE_TRAIN_FACTOR * count)):
+        (root / split).mkdir()
+        shards = math.ceil(size / ZEROSHOT_SHARD_SIZE)
+        (root / split / "nshards.txt").write_text(f"{shards}\n", encoding="utf-8")
+        for shard in range(shards):
+            indices = range(shard * ZEROSHOT_SHARD_SIZE, min(size, (shard + 1) * ZEROSHOT_SHARD_SIZE))
+            write_tar(root / split / f"{shard}.tar", _zeroshot_members(seed, indices, image_size, split))
     return count
 
 

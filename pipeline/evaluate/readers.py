@@ -20,6 +20,7 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
   ``negative_caption``), read by CLIP_benchmark's ``sugar_crepe/<subset>`` builder.
 - ``winoground``: Winoground's released files: ``examples.jsonl`` (``caption_0``, ``caption_1``, ``image_0``,
   ``image_1``) and ``images/<image>.png``.
+- ``wds_linear_probe``: the same webdataset layout with a ``train`` split besides ``test``, for the linear probe.
 - ``coco``: a COCO-Karpathy ``dataset_coco.json`` (``images[].filepath/filename/split/sentences[].raw``).
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
@@ -55,6 +56,8 @@ LAYOUTS = {
                    "subset (SugarCrepe's data/ files beside COCO val2017)",
     "winoground": "examples.jsonl (caption_0, caption_1, image_0, image_1) and images/<image>.png (the released "
                   "facebook/winoground data files)",
+    "wds_linear_probe": "classnames.txt, zeroshot_classification_templates.txt, train/ and test/ with nshards.txt "
+                        "and <i>.tar each (CLIP_benchmark's webdataset layout)",
     "coco": "dataset_coco.json (Karpathy split) with the image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
@@ -305,16 +308,38 @@ def read_coco_karpathy(root: Path, split: str = "test") -> RetrievalSet:
     return RetrievalSet(ImageFiles(paths), texts, owner)
 
 
+def read_wds_split(root: Path, split: str) -> ShardImages:
+    """The ``(image, class index)`` samples of one split of a CLIP_benchmark webdataset set, streamed."""
+    layout = "wds_classification"
+    count_file = _require(root / split / "nshards.txt", f"shard count of split {split}", layout)
+    n_shards = int(count_file.read_text().strip())
+    return ShardImages([_require(root / split / f"{i}.tar", "shard listed in nshards.txt", layout)
+                        for i in range(n_shards)])
+
+
 def read_wds_classification(root: Path, split: str = "test") -> ClassificationSet:
     """CLIP_benchmark webdataset classification set, its shards streamed."""
     layout = "wds_classification"
     classnames = _require(root / "classnames.txt", "class names", layout).read_text(encoding="utf-8").splitlines()
     templates = _require(root / "zeroshot_classification_templates.txt", "templates", layout).read_text(
         encoding="utf-8").splitlines()
-    n_shards = int(_require(root / split / "nshards.txt", "shard count", layout).read_text().strip())
-    shards = [_require(root / split / f"{i}.tar", "shard listed in nshards.txt", layout) for i in range(n_shards)]
-    return ClassificationSet(ShardImages(shards), [c.strip() for c in classnames if c.strip()],
+    return ClassificationSet(read_wds_split(root, split), [c.strip() for c in classnames if c.strip()],
                              [t.strip() for t in templates if t.strip()])
+
+
+@dataclass
+class LinearProbeSet:
+    """The train and test splits (datasets of ``(image, label)``) and the class names."""
+
+    train: Dataset
+    test: Dataset
+    classnames: list[str]
+
+
+def read_wds_linear_probe(root: Path) -> LinearProbeSet:
+    """A CLIP_benchmark webdataset set with ``train`` and ``test`` splits."""
+    classes = read_wds_classification(root, "test")
+    return LinearProbeSet(read_wds_split(root, "train"), classes.images, classes.classnames)
 
 
 #: Retrieval formats -> their reader (each takes the benchmark's root directory).
