@@ -37,8 +37,8 @@ SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, 
                  "section (see pipeline/schema.yaml: $defs/{stage}_settings); missing keys take the schema's defaults.")
 CLIP_SETTINGS_HELP = ("the CLIP baseline settings: inline JSON/YAML or a .yaml/.json file, the keys a config's "
                       "`train:` section shares with it (vision, epochs, batch_size, lr ...) plus those of its "
-                      "`clip_baseline:` section (see pipeline/schema.yaml: $defs/clip_settings); missing keys take the schema's "
-                      "defaults.")
+                      "`clip_baseline:` section (see pipeline/schema.yaml: $defs/clip_settings); missing keys take the "
+                      "schema's defaults.")
 
 
 def read_document(text: str) -> dict:

@@ -359,7 +359,8 @@ def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
                  str(root), "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert {"dataset", "model", "pretrained", "task", "metrics", "language"} <= set(result)
-    proc = subprocess.run([sys.executable, "-m", "clip_benchmark.cli", "build", str(tmp_path / "r.json"), "--output", str(tmp_path / "b.csv")],
+    proc = subprocess.run([sys.executable, "-m", "clip_benchmark.cli", "build", str(tmp_path / "r.json"),
+                           "--output", str(tmp_path / "b.csv")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with (tmp_path / "b.csv").open() as handle:
