@@ -14,5 +14,5 @@ include: "rules/evaluate.smk"
 
 rule all:
     input:
-        f"{RESULTS}/report/report.md",
+        rules.report.output,  # every report file: a missing one (e.g. a plot added later) reruns the report
     default_target: True

@@ -1,5 +1,6 @@
 """Report: the evaluation JSON files (CLIP_benchmark format) as one Markdown table with the models side by side
-(FLAME, and the CLIP baseline when it was trained), one long-format CSV, and a grouped bar chart."""
+(FLAME, and the CLIP baseline when it was trained), a per-language table, one long-format CSV, a grouped bar chart
+of the headline metrics and recall@k curves."""
 
 from __future__ import annotations
 
@@ -102,10 +103,47 @@ def plot_results(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_recall_curves(results: list[dict], path: Path) -> None:
+    """Recall@k against k for every retrieval result (text -> image solid, image -> text dashed), one panel per
+    (dataset, language), one colour per model; written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    retrieval = [r for r in results if r["task"] == "zeroshot_retrieval"]
+    panels = list(dict.fromkeys((r["dataset"], r.get("language", "en")) for r in retrieval)) or [("none", "")]
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    colours = {model: f"C{i}" for i, model in enumerate(dict.fromkeys(_model(r) for r in retrieval))}
+    for ax, (dataset, language) in zip(axes.flat, panels):
+        for result in (r for r in retrieval if (r["dataset"], r.get("language", "en")) == (dataset, language)):
+            for direction, style, label in (("image_retrieval", "-", "text→image"),
+                                            ("text_retrieval", "--", "image→text")):
+                points = sorted((int(m.split("@")[1]), v) for m, v in result["metrics"].items()
+                                if m.startswith(f"{direction}_recall@"))
+                ax.plot([k for k, _ in points], [100 * v for _, v in points], style, marker="o",
+                        color=colours[_model(result)], label=f"{_model(result)} {label}")
+        ax.set_title(f"{dataset} ({language})", fontsize=9)
+        ax.set_xlabel("k")
+        ax.set_ylabel("recall@k (%)")
+        ax.set_ylim(0, 100)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
 def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
-    """Write ``report.md``, ``results.csv`` and ``results.png`` into ``out_dir``; returns the Markdown path."""
+    """Write ``report.md``, ``results.csv``, ``results.png`` and ``recall_curves.png`` into ``out_dir``; returns the
+    Markdown path."""
     results = load_results(paths)
     plot_results(results, out_dir / "results.png")
+    plot_recall_curves(results, out_dir / "recall_curves.png")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["model", "dataset", "language", "task", "metric", "value"])
@@ -119,5 +157,6 @@ def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
     report = out_dir / "report.md"
     with atomic_path(report) as tmp:
         tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{language_table(results)}## All results\n\n"
-                       f"{markdown_table(results)}\n![results](results.png)\n", encoding="utf-8")
+                       f"{markdown_table(results)}\n![results](results.png)\n\n![recall@k](recall_curves.png)\n",
+                       encoding="utf-8")
     return report

@@ -41,9 +41,10 @@ rule report:
     input:
         evaluation_results(),
     output:
-        report=f"{RESULTS}/report/report.md",
-        table=f"{RESULTS}/report/results.csv",
-        plot=f"{RESULTS}/report/results.png",
+        report=report(f"{RESULTS}/report/report.md", category="Results", labels={"what": "tables"}),
+        table=report(f"{RESULTS}/report/results.csv", category="Results", labels={"what": "CSV"}),
+        plot=report(f"{RESULTS}/report/results.png", category="Results", labels={"what": "headline metrics"}),
+        curves=report(f"{RESULTS}/report/recall_curves.png", category="Results", labels={"what": "recall@k"}),
     params:
         title=f"FLAME evaluation: {config['name']}",
     log:

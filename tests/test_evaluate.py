@@ -270,6 +270,7 @@ def test_report_puts_the_models_side_by_side_with_a_per_language_table(tmp_path)
     assert "## Per language (image_retrieval_recall@1)" in text and "| xm3600 | de | 25.0 | 12.5 |" in text
     assert "- clip: `train/clip`" in text
     assert (tmp_path / "rep" / "results.png").stat().st_size > 1000
+    assert (tmp_path / "rep" / "recall_curves.png").stat().st_size > 1000 and "![recall@k]" in text
     assert "clip,xm3600,de,zeroshot_retrieval,text_retrieval_recall@1,0.25" in \
         (tmp_path / "rep" / "results.csv").read_text().splitlines()
 

@@ -170,6 +170,9 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     assert "## Per language (image_retrieval_recall@1)" in report and "| xm3600 | de |" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
     assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
+    html = tmp_path / "report.html"
+    snakemake("--directory", str(tmp_path), "--configfile", str(cfg), "--report", str(html))
+    assert html.stat().st_size > 10000 and "recall_curves.png" in html.read_text(errors="ignore")
 
     def plan(**sections):
         changed = write_config(tmp_path / "changed.yaml", **{**yaml.safe_load(cfg.read_text()), **sections})
