@@ -8,6 +8,7 @@
     flame train-clip ...       the open_clip CLIP baseline on the same shards' captions
     flame evaluate ...         one benchmark -> CLIP_benchmark-style JSON
     flame report ...           Markdown + CSV table of evaluation JSONs
+    flame vocab-map ...        the LLM word nearest to each image patch, drawn over the images (PNG)
 """
 
 from __future__ import annotations
@@ -160,6 +161,28 @@ def cmd_evaluate(args) -> None:
     print(json.dumps(result, indent=2))
 
 
+def cmd_vocab_map(args) -> None:
+    from PIL import Image
+
+    from pipeline.data import atomic_path
+    from pipeline.evaluate.models import FlameModel, load_model
+    from pipeline.evaluate.vocabulary import vocabulary_figure
+
+    model = load_model(args.model_dir, llm=args.llm, device=args.device, dtype=args.dtype)
+    if not isinstance(model, FlameModel):
+        raise ValueError(f"{args.model_dir}: vocabulary mapping needs a FLAME model (this one has its own text tower)")
+    images = []
+    for path in args.images:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: image not found")
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    figure = vocabulary_figure(model.vision, model.llm, model.tokenizer, images)
+    with atomic_path(args.out) as tmp:
+        figure.save(tmp, format="PNG")
+    print(f"vocabulary map of {len(images)} images written to {args.out}")
+
+
 def cmd_report(args) -> None:
     from pipeline.report import write_report
 
@@ -278,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="LLM dtype")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("vocab-map", formatter_class=fmt, help="draw the LLM word of every image patch",
+                       description="Project each patch token of a FLAME model into the LLM's hidden space and write "
+                                   "the vocabulary word whose output embedding is nearest (cosine) over the image, "
+                                   "on the patch grid (the paper's Fig. C1); the images side by side in one PNG.")
+    p.add_argument("--model-dir", type=Path, required=True, help="model directory from `flame train`")
+    p.add_argument("--images", type=Path, nargs="+", required=True, help="image files")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--llm", default=None, help="override the LLM path/id recorded in the model")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="LLM dtype")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
+    p.set_defaults(func=cmd_vocab_map)
 
     p = sub.add_parser("report", formatter_class=fmt, help="tabulate evaluation results",
                        description="Write report.md and results.csv from evaluation JSON files.")

@@ -23,6 +23,8 @@ DEMO = config.get("demo")
 MODELS = ["flame"] + (["clip"] if "clip_baseline" in config else [])
 # Per model: the `flame` subcommand that trains it and the flag of its per-shard texts.
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
+# The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
+VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
 
 
 def _train_shards():

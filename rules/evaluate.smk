@@ -56,3 +56,28 @@ rule report:
         "../envs/evaluate.yaml"
     shell:
         "flame report {input} --out-dir $(dirname {output.report}) --title '{params.title}' > {log} 2>&1"
+
+
+if config["evaluate"]["vocabulary_images"]:
+
+    rule vocabulary_map:
+        input:
+            model=f"{RESULTS}/train/flame",
+            data=demo_manifest(),
+        output:
+            report(VOCABULARY_MAP, category="Vocabulary mapping"),
+        params:
+            images=config["evaluate"]["vocabulary_images"],
+            dtype=config["evaluate"]["dtype"],
+        log:
+            f"{RESULTS}/logs/vocabulary_map.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/vocabulary_map.tsv"
+        threads: stage_threads("evaluate")
+        resources:
+            **stage_resources("evaluate"),
+        conda:
+            "../envs/evaluate.yaml"
+        shell:
+            "OMP_NUM_THREADS={threads} flame vocab-map --model-dir {input.model} --images {params.images:q}"
+            " --out {output} --dtype {params.dtype} > {log} 2>&1"

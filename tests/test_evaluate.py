@@ -368,3 +368,37 @@ def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
         (row,) = list(csv.DictReader(handle))
     assert row["dataset"] == "urban1k" and row["model_fullname"] == f"{model} clip" and row["language"] == "en"
     assert float(row["image_retrieval_recall@1"]) == result["metrics"]["image_retrieval_recall@1"]
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_vocabulary_map_names_the_word_whose_output_embedding_each_patch_projects_to(tiny_llm, tokenizer, tmp_path):
+    from helpers import TINY_VISION
+
+    from pipeline.evaluate.vocabulary import draw_words, patch_words
+    from pipeline.model import FlameVisionModel
+
+    vision = FlameVisionModel(TINY_VISION, 64).eval()  # 32 px, patch 8: a 4 x 4 grid
+    vocabulary = tiny_llm.get_output_embeddings().weight.detach()
+    words = [tokenizer.decode([i]).strip() for i in range(vocabulary.shape[0])]
+    chosen = [i for i, w in enumerate(words) if w.isalpha() and len(w) > 2 and words.index(w) == i][:16]
+    assert len(chosen) == 16
+
+    class Fixed(torch.nn.Module):  # patch t projects to 3 x the output embedding of word chosen[t]
+        def forward(self, tokens):
+            return 3 * vocabulary[chosen].unsqueeze(0).expand(tokens.shape[0], -1, -1)
+
+    vision.projector = Fixed()
+    grid = patch_words(vision, tiny_llm, tokenizer, Image.new("RGB", (50, 50), (10, 200, 30)))
+    assert grid == [[words[chosen[4 * r + c]] for c in range(4)] for r in range(4)]
+    drawn = draw_words(Image.new("RGB", (50, 50)), grid)
+    assert drawn.size == (4 * 64, 4 * 64)
+
+
+def test_vocabulary_map_of_a_clip_model_is_refused(tmp_path, capsys):
+    from pipeline.cli import main
+
+    model = _tiny_clip(tmp_path / "clip")
+    (tmp_path / "a.jpg").write_bytes(_jpg((1, 2, 3)))
+    assert main(["vocab-map", "--model-dir", str(model), "--images", str(tmp_path / "a.jpg"), "--out",
+                 str(tmp_path / "v.png"), "--device", "cpu"]) == 1
+    assert "needs a FLAME model" in capsys.readouterr().err and not (tmp_path / "v.png").exists()

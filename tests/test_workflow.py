@@ -65,7 +65,8 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
     # 2 models x (10 English benchmarks + Crossmodal-3600 in 36 languages)
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 92, "report": 1, "all": 1}
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 92, "report": 1,
+                                 "vocabulary_map": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):
         line = next(line for line in out.splitlines() if marker in line)
@@ -173,6 +174,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     html = tmp_path / "report.html"
     snakemake("--directory", str(tmp_path), "--configfile", str(cfg), "--report", str(html))
     assert html.stat().st_size > 10000 and "recall_curves.png" in html.read_text(errors="ignore")
+    assert "vocabulary.png" in html.read_text(errors="ignore")
 
     def plan(**sections):
         changed = write_config(tmp_path / "changed.yaml", **{**yaml.safe_load(cfg.read_text()), **sections})
@@ -186,14 +188,15 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     # a shared setting retrains both models; a FLAME-only one FLAME; a baseline one the baseline
     benchmarks = sum(len(spec.get("languages", ["en"])) for spec in base["evaluate"]["benchmarks"].values())
     assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 2, "evaluate": 2 * benchmarks, "report": 1,
-                                                         "all": 1}
+                                                         "vocabulary_map": 1, "all": 1}
     assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {"train": 1, "evaluate": benchmarks,
-                                                                              "report": 1, "all": 1}
+                                                                              "report": 1, "vocabulary_map": 1,
+                                                                              "all": 1}
     assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {"train": 1, "evaluate": benchmarks,
                                                                              "report": 1, "all": 1}
     # the text side re-embeds and retrains FLAME only: the baseline reads the captions
     assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == {
-        "embed": 2, "train": 1, "evaluate": benchmarks, "report": 1, "all": 1}
+        "embed": 2, "train": 1, "evaluate": benchmarks, "report": 1, "vocabulary_map": 1, "all": 1}
 
     # a benchmark whose data is missing fails alone: the other jobs still run (keep-going in the profile)
     extra = {"broken": {"format": "docci", "path": "nowhere/docci"},
