@@ -20,7 +20,7 @@ from pathlib import Path
 
 # The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
 EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "xm3600", "coco", "wds_classification", "sugar_crepe",
-                "winoground", "wds_linear_probe")
+                "winoground", "wds_linear_probe", "wds_imagenet_multilingual")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -141,12 +141,17 @@ def cmd_evaluate(args) -> None:
     elif args.format == "winoground":
         task, metrics = "image_caption_selection", evaluate_winoground(
             model, readers.read_winoground(args.data), prompt=args.prompt)
+    elif args.format in readers.MULTILINGUAL_CLASSIFICATION_READERS:
+        task, metrics = "zeroshot_classification", evaluate_zeroshot(
+            model, readers.MULTILINGUAL_CLASSIFICATION_READERS[args.format](args.data, args.language),
+            prompt=args.prompt)
     elif args.format in readers.MULTILINGUAL_READERS:
         task, metrics = "zeroshot_retrieval", evaluate_retrieval(
             model, readers.MULTILINGUAL_READERS[args.format](args.data, args.language), prompt=args.prompt)
     elif args.language != "en":
+        multilingual = [*readers.MULTILINGUAL_READERS, *readers.MULTILINGUAL_CLASSIFICATION_READERS]
         raise ValueError(f"--format {args.format}: English texts only (--language {args.language}); multilingual "
-                         f"formats: {', '.join(readers.MULTILINGUAL_READERS)}")
+                         f"formats: {', '.join(multilingual)}")
     elif args.format in readers.CLASSIFICATION_READERS:
         task, metrics = "zeroshot_classification", evaluate_zeroshot(
             model, readers.CLASSIFICATION_READERS[args.format](args.data), prompt=args.prompt)
@@ -286,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                    default="add_att,add_obj,replace_att,replace_obj,replace_rel,swap_att,swap_obj",
                    help="sugar_crepe: comma-separated subsets")
     p.add_argument("--language", default="en",
-                   help="the texts' language (multilingual formats: xm3600; the others are English only)")
+                   help="the texts' language (multilingual formats: xm3600, wds_imagenet_multilingual; the others "
+                        "are English only)")
     p.add_argument("--prompt", default="long", choices=["raw", "short", "long"],
                    help="FLAME: embed the texts as training captions of this source were (the model's layout); "
                         "CLIP: ignored")

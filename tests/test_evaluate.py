@@ -6,9 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.evaluate.readers import (CLASSIFICATION_READERS, MULTILINGUAL_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE,
-                                       read_coco_karpathy, read_dci, read_docci, read_sharegpt4v, read_sugar_crepe,
-                                       read_urban1k, read_wds_classification, read_winoground, read_xm3600)
+from pipeline.evaluate.readers import (CLASSIFICATION_READERS, MULTILINGUAL_CLASSIFICATION_READERS,
+                                       MULTILINGUAL_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE, read_coco_karpathy,
+                                       read_dci, read_docci, read_sharegpt4v, read_sugar_crepe, read_urban1k,
+                                       read_wds_classification, read_winoground, read_xm3600)
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
 from pipeline.report import write_report
@@ -228,10 +229,24 @@ def test_linear_probe_picks_c_on_a_validation_split_and_scores_the_test_split():
     assert shuffled["acc1"] < 0.7  # labels unrelated to the features: no better than chance (1/3) by much
 
 
+def test_multilingual_imagenet_takes_clip_benchmarks_class_names_and_templates(tmp_path):
+    from pipeline.evaluate.readers import read_wds_multilingual
+
+    _write_classification(tmp_path / "inet", 4, side=16)
+    italian = read_wds_multilingual(tmp_path / "inet", "it")
+    assert len(italian.classnames) == 1000 and len(italian.templates) == 49
+    assert "una brutta foto di {c}" in italian.templates and all("{c}" in t for t in italian.templates)
+    assert [label for _, label in italian.images] == [0, 1, 0, 1]
+    assert read_wds_multilingual(tmp_path / "inet", "en").classnames[0] == "tench"
+    with pytest.raises(ValueError, match="no classnames in language 'xx'"):
+        read_wds_multilingual(tmp_path / "inet", "xx")
+
+
 def test_the_cli_offers_exactly_the_readers_formats():
     from pipeline.cli import EVAL_FORMATS
 
     assert set(EVAL_FORMATS) == (set(RETRIEVAL_READERS) | set(CLASSIFICATION_READERS) | set(MULTILINGUAL_READERS)
+                                 | set(MULTILINGUAL_CLASSIFICATION_READERS)
                                  | {"sugar_crepe", "winoground", "wds_linear_probe"})
 
 

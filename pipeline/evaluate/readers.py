@@ -21,6 +21,8 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
 - ``winoground``: Winoground's released files: ``examples.jsonl`` (``caption_0``, ``caption_1``, ``image_0``,
   ``image_1``) and ``images/<image>.png``.
 - ``wds_linear_probe``: the same webdataset layout with a ``train`` split besides ``test``, for the linear probe.
+- ``wds_imagenet_multilingual``: an ImageNet-1k webdataset export scored per language with CLIP_benchmark's
+  ImageNet class names and templates (en, ar, it, jp, cn).
 - ``coco``: a COCO-Karpathy ``dataset_coco.json`` (``images[].filepath/filename/split/sentences[].raw``).
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
@@ -58,6 +60,8 @@ LAYOUTS = {
                   "facebook/winoground data files)",
     "wds_linear_probe": "classnames.txt, zeroshot_classification_templates.txt, train/ and test/ with nshards.txt "
                         "and <i>.tar each (CLIP_benchmark's webdataset layout)",
+    "wds_imagenet_multilingual": "test/nshards.txt and test/<i>.tar with .jpg and .cls (ImageNet-1k class indices, "
+                                 "CLIP_benchmark's wds_imagenet1k export)",
     "coco": "dataset_coco.json (Karpathy split) with the image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
@@ -317,6 +321,32 @@ def read_wds_split(root: Path, split: str) -> ShardImages:
                         for i in range(n_shards)])
 
 
+def clip_benchmark_names(dataset: str, language: str) -> tuple[list[str], list[str]]:
+    """``(class names, templates)`` of ``dataset`` in ``language`` from CLIP_benchmark's own files
+    (``<language>_classnames.json``, ``<language>_zeroshot_classification_templates.json``; ImageNet-1k in en, ar,
+    it, jp, cn)."""
+    from importlib.resources import files
+
+    package = files("clip_benchmark.datasets")
+    found = []
+    for kind in ("classnames", "zeroshot_classification_templates"):
+        resource = package / f"{language}_{kind}.json"
+        if not resource.is_file():
+            raise ValueError(f"CLIP_benchmark has no {kind} in language {language!r}")
+        table = json.loads(resource.read_text(encoding="utf-8"))
+        if dataset not in table:
+            raise ValueError(f"CLIP_benchmark's {language}_{kind}.json has no {dataset!r} (it has {sorted(table)})")
+        found.append(list(table[dataset]))
+    return found[0], found[1]
+
+
+def read_wds_multilingual(root: Path, language: str, names_from: str = "imagenet1k") -> ClassificationSet:
+    """A webdataset classification set scored with CLIP_benchmark's class names and templates of ``names_from`` in
+    ``language`` (multilingual ImageNet); the set's own English files are not used."""
+    classnames, templates = clip_benchmark_names(names_from, language)
+    return ClassificationSet(read_wds_split(root, "test"), classnames, templates)
+
+
 def read_wds_classification(root: Path, split: str = "test") -> ClassificationSet:
     """CLIP_benchmark webdataset classification set, its shards streamed."""
     layout = "wds_classification"
@@ -347,5 +377,7 @@ RETRIEVAL_READERS = {"urban1k": read_urban1k, "sharegpt4v": read_sharegpt4v, "dc
                      "coco": read_coco_karpathy}
 #: Multilingual retrieval formats -> their reader (root directory, language code).
 MULTILINGUAL_READERS = {"xm3600": read_xm3600}
+#: Multilingual zero-shot classification formats -> their reader (root directory, language code).
+MULTILINGUAL_CLASSIFICATION_READERS = {"wds_imagenet_multilingual": read_wds_multilingual}
 #: Zero-shot classification formats -> their reader.
 CLASSIFICATION_READERS = {"wds_classification": read_wds_classification}
