@@ -295,6 +295,17 @@ def test_zeroshot_set_has_a_linear_probe_train_split_of_other_scenes(demo: Path)
     assert not {image for image, _ in train} & {image for image, _ in test}
 
 
+def test_clip_benchmarks_own_webdataset_builder_reads_the_demo_classification_set(demo: Path) -> None:
+    from clip_benchmark.datasets.builder import build_dataset
+
+    dataset = build_dataset("wds/demo", root=str(demo / "eval" / "zeroshot"), split="test", download=False)
+    names = (demo / "eval" / "zeroshot" / "classnames.txt").read_text().split("\n")
+    assert dataset.classes == [c.strip() for c in names if c.strip()]
+    assert len(dataset.templates) > 0 and all("{c}" in t for t in dataset.templates)
+    labels = [int(label) for _, label in dataset]
+    assert len(labels) == ARGS["eval_size"] and max(labels) < len(dataset.classes)
+
+
 def test_eval_images_are_held_out_from_training(demo: Path) -> None:
     train_images = set()
     for shard in (demo / "train").glob("*.tar"):

@@ -58,6 +58,15 @@ def test_readers_parse_the_real_layouts(tmp_path):
     (tmp_path / "c" / "dataset_coco.json").write_text(json.dumps(spec))
     coco = read_coco_karpathy(tmp_path / "c")
     assert len(coco.images) == 1 and coco.texts == [f"s{i}" for i in range(5)] and coco.text_to_image == [0] * 5
+    (tmp_path / "f").mkdir()  # Flickr30k: its own file name, images in the root
+    (tmp_path / "f" / "1000.jpg").write_bytes(_jpg((1, 2, 3)))
+    flickr = {"images": [{"filename": "1000.jpg", "split": "test", "sentences": [{"raw": "A dog runs ."}]}],
+              "dataset": "flickr30k"}
+    (tmp_path / "f" / "dataset_flickr30k.json").write_text(json.dumps(flickr))
+    assert read_coco_karpathy(tmp_path / "f").texts == ["A dog runs ."]
+    (tmp_path / "f" / "dataset_coco.json").write_text(json.dumps(spec))
+    with pytest.raises(FileNotFoundError, match="expected exactly one of"):
+        read_coco_karpathy(tmp_path / "f")
 
     root = tmp_path / "z"
     (root / "test").mkdir(parents=True)

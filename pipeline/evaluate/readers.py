@@ -23,7 +23,9 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
 - ``wds_linear_probe``: the same webdataset layout with a ``train`` split besides ``test``, for the linear probe.
 - ``wds_imagenet_multilingual``: an ImageNet-1k webdataset export scored per language with CLIP_benchmark's
   ImageNet class names and templates (en, ar, it, jp, cn).
-- ``coco``: a COCO-Karpathy ``dataset_coco.json`` (``images[].filepath/filename/split/sentences[].raw``).
+- ``coco``: a Karpathy-split file, ``dataset_coco.json``, ``dataset_flickr30k.json`` or ``dataset_flickr8k.json``
+  (``images[].filepath/filename/split/sentences[].raw``; the Flickr files have no ``filepath``: images lie in the
+  root).
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
   ``.cls`` (class index) per sample, streamed shard by shard.
@@ -62,7 +64,8 @@ LAYOUTS = {
                         "and <i>.tar each (CLIP_benchmark's webdataset layout)",
     "wds_imagenet_multilingual": "test/nshards.txt and test/<i>.tar with .jpg and .cls (ImageNet-1k class indices, "
                                  "CLIP_benchmark's wds_imagenet1k export)",
-    "coco": "dataset_coco.json (Karpathy split) with the image files under images[].filepath/filename",
+    "coco": "one Karpathy split file (dataset_coco.json, dataset_flickr30k.json or dataset_flickr8k.json) with the "
+            "image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
 }
@@ -162,6 +165,7 @@ def read_urban1k(root: Path) -> RetrievalSet:
 
 
 SHAREGPT4V_FILE = "share-captioner_coco_lcs_sam_1246k_1107.json"
+KARPATHY_FILES = ("dataset_coco.json", "dataset_flickr30k.json", "dataset_flickr8k.json")
 
 
 def _retrieval(paths: list[Path], texts: list[str], where: Path, layout: str) -> RetrievalSet:
@@ -296,8 +300,12 @@ def read_winoground(root: Path) -> WinogroundSet:
 
 
 def read_coco_karpathy(root: Path, split: str = "test") -> RetrievalSet:
-    """COCO-Karpathy JSON: the images of ``split`` with all their sentences."""
-    spec_path = _require(root / "dataset_coco.json", "Karpathy split file", "coco")
+    """A Karpathy split file (COCO, Flickr30k or Flickr8k): the images of ``split`` with all their sentences."""
+    found = [root / name for name in KARPATHY_FILES if (root / name).is_file()]
+    if len(found) != 1:
+        raise FileNotFoundError(f"{root}: expected exactly one of {', '.join(KARPATHY_FILES)}, found "
+                                f"{[p.name for p in found]}; expected layout: {LAYOUTS['coco']}")
+    spec_path = found[0]
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     paths, texts, owner = [], [], []
     for entry in spec["images"]:
