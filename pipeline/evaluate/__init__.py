@@ -1,2 +1,3 @@
-"""Evaluation: a :class:`~pipeline.evaluate.flame_model.FlameModel` scored on benchmarks read from their real
-on-disk formats (one module per task), written as CLIP_benchmark-compatible JSON."""
+"""Evaluation: a FLAME or CLIP model (:mod:`pipeline.evaluate.models`) scored on benchmarks read from their real
+on-disk formats (:mod:`~pipeline.evaluate.readers`), one module per task (retrieval, zero-shot, compositionality,
+linear probe, vocabulary mapping), written as CLIP_benchmark-compatible JSON."""
