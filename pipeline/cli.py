@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 # The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
-EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "xm3600", "coco", "wds_classification", "sugar_crepe",
-                "winoground", "wds_linear_probe", "wds_imagenet_multilingual")
+EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "mscoco_captions", "flickr30k", "flickr8k", "karpathy",
+                "xm3600", "wds_classification", "sugar_crepe", "winoground", "wds_linear_probe", "wds_imagenet_multilingual")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -277,10 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
-                       description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: coco; "
-                                   "multilingual: xm3600 formats), compositionality (sugar_crepe, winoground), "
-                                   "a linear probe (wds_linear_probe) or zero-shot classification "
-                                   "(CLIP_benchmark webdataset format); writes CLIP_benchmark-style JSON.")
+                       description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: "
+                                   "mscoco_captions, flickr30k, flickr8k, karpathy; multilingual: xm3600 formats), "
+                                   "compositionality (sugar_crepe, winoground), a linear probe (wds_linear_probe) or "
+                                   "zero-shot classification (CLIP_benchmark webdataset format); writes "
+                                   "CLIP_benchmark-style JSON.")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")
     p.add_argument("--name", required=True, help="benchmark name written into the result")

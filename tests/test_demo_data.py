@@ -162,7 +162,7 @@ def test_coco_karpathy_layout(demo: Path) -> None:
     assert [image["imgid"] for image in data["images"]] == list(range(ARGS["eval_size"]))
     sentids = []
     for image in data["images"]:
-        assert image["split"] == "test" and image["filepath"] == "images"
+        assert image["split"] == "test" and image["filepath"] == "val2014"
         assert (root / image["filepath"] / image["filename"]).is_file()
         raws = [s["raw"] for s in image["sentences"]]
         assert len(raws) == 5 and len(set(raws)) == 5
@@ -293,6 +293,15 @@ def test_zeroshot_set_has_a_linear_probe_train_split_of_other_scenes(demo: Path)
     assert len(train) == 2 * len(test) == 2 * ARGS["eval_size"]
     assert {label for _, label in train} == set(range(len(probe.classnames)))
     assert not {image for image, _ in train} & {image for image, _ in test}
+
+
+def test_the_demo_coco_set_reads_the_same_through_clip_benchmark_and_the_karpathy_file(demo: Path) -> None:
+    from pipeline.evaluate.readers import read_karpathy, read_mscoco_captions
+
+    builder, karpathy = read_mscoco_captions(demo / "eval" / "coco"), read_karpathy(demo / "eval" / "coco")
+    assert len(builder.images) == len(karpathy.images) == ARGS["eval_size"]
+    assert builder.texts == karpathy.texts and builder.text_to_image == karpathy.text_to_image
+    assert builder.images[3][0].tobytes() == karpathy.images[3][0].tobytes()
 
 
 def test_clip_benchmarks_own_webdataset_builder_reads_the_demo_classification_set(demo: Path) -> None:

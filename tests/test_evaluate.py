@@ -7,9 +7,10 @@ import torch
 from PIL import Image
 
 from pipeline.evaluate.readers import (CLASSIFICATION_READERS, MULTILINGUAL_CLASSIFICATION_READERS,
-                                       MULTILINGUAL_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE, read_coco_karpathy,
-                                       read_dci, read_docci, read_sharegpt4v, read_sugar_crepe, read_urban1k,
-                                       read_wds_classification, read_winoground, read_xm3600)
+                                       MULTILINGUAL_READERS, RETRIEVAL_READERS, SHAREGPT4V_FILE, read_dci,
+                                       read_docci, read_flickr, read_karpathy, read_mscoco_captions,
+                                       read_sharegpt4v, read_sugar_crepe, read_urban1k, read_wds_classification,
+                                       read_winoground, read_xm3600)
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
 from pipeline.report import write_report
@@ -56,17 +57,17 @@ def test_readers_parse_the_real_layouts(tmp_path):
                         "sentences": [{"raw": f"s{i}"} for i in range(5)]},
                        {"filepath": "images", "filename": "missing.jpg", "split": "train", "sentences": []}]}
     (tmp_path / "c" / "dataset_coco.json").write_text(json.dumps(spec))
-    coco = read_coco_karpathy(tmp_path / "c")
+    coco = read_karpathy(tmp_path / "c")
     assert len(coco.images) == 1 and coco.texts == [f"s{i}" for i in range(5)] and coco.text_to_image == [0] * 5
     (tmp_path / "f").mkdir()  # Flickr30k: its own file name, images in the root
     (tmp_path / "f" / "1000.jpg").write_bytes(_jpg((1, 2, 3)))
     flickr = {"images": [{"filename": "1000.jpg", "split": "test", "sentences": [{"raw": "A dog runs ."}]}],
               "dataset": "flickr30k"}
     (tmp_path / "f" / "dataset_flickr30k.json").write_text(json.dumps(flickr))
-    assert read_coco_karpathy(tmp_path / "f").texts == ["A dog runs ."]
+    assert read_karpathy(tmp_path / "f").texts == ["A dog runs ."]
     (tmp_path / "f" / "dataset_coco.json").write_text(json.dumps(spec))
     with pytest.raises(FileNotFoundError, match="expected exactly one of"):
-        read_coco_karpathy(tmp_path / "f")
+        read_karpathy(tmp_path / "f")
 
     root = tmp_path / "z"
     (root / "test").mkdir(parents=True)
@@ -148,6 +149,42 @@ def test_xm3600_is_read_per_language_by_clip_benchmarks_builder_without_touching
         read_xm3600(root, "xx")
     with pytest.raises(FileNotFoundError, match=r"captions.jsonl: missing .* expected layout"):
         read_xm3600(tmp_path, "en")
+
+
+def test_coco_and_flickr_are_read_by_clip_benchmarks_builders(tmp_path):
+    """COCO and Flickr Karpathy test sets in CLIP_benchmark's annotation files, every caption of an image kept."""
+    coco = tmp_path / "mscoco"
+    (coco / "val2014").mkdir(parents=True)
+    names = {7: "COCO_val2014_000000000007.jpg", 3: "COCO_val2014_000000000003.jpg"}
+    for image_id, name in names.items():
+        (coco / "val2014" / name).write_bytes(_jpg((image_id * 30, 0, 0)))
+    annotations = [{"id": 1, "image_id": 7, "caption": " a red star. "}, {"id": 2, "image_id": 3, "caption": "a dot"},
+                   {"id": 3, "image_id": 7, "caption": "a star"}]
+    (coco / "coco_test_karpathy.json").write_text(json.dumps(
+        {"images": [{"id": i, "file_name": n} for i, n in names.items()], "annotations": annotations}))
+    data = read_mscoco_captions(coco)
+    # CLIP_benchmark orders images by id; captions keep the file's order per image
+    assert data.texts == ["a dot", "a red star.", "a star"] and data.text_to_image == [0, 1, 1]
+    assert data.images[1][0].getpixel((4, 4))[0] > 150 and data.images[1][1] == 1
+    (coco / "val2014" / names[3]).unlink()
+    with pytest.raises(FileNotFoundError, match=r"COCO_val2014_000000000003.jpg: missing .* coco_test_karpathy"):
+        read_mscoco_captions(coco)
+
+    flickr = tmp_path / "flickr30k"
+    flickr.mkdir()
+    for name in ("1000.jpg", "2000.jpg"):
+        (flickr / name).write_bytes(_jpg((int(name[0]) * 80, 0, 0)))
+    (flickr / "flickr30k_test_karpathy.txt").write_text(
+        "image,caption\n1000.jpg,A dog runs, fast .\n2000.jpg,Two birds .\n1000.jpg,A brown dog .\n")
+    data = read_flickr(flickr, "flickr30k")
+    assert data.texts == ["A dog runs, fast .", "A brown dog .", "Two birds ."] and data.text_to_image == [0, 0, 1]
+    assert data.images[1][0].getpixel((4, 4))[0] > 120
+    assert RETRIEVAL_READERS["flickr30k"](flickr).texts == data.texts
+    with pytest.raises(FileNotFoundError, match=r"flickr8k_test_karpathy.txt: missing .* flickr8k_test_karpathy"):
+        RETRIEVAL_READERS["flickr8k"](flickr)
+    (flickr / "2000.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"2000.jpg: missing \(an image of flickr30k_test_karpathy.txt\)"):
+        read_flickr(flickr, "flickr30k")
 
 
 def test_compositionality_readers_parse_the_released_layouts(tmp_path):

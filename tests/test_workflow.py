@@ -64,8 +64,8 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    # 2 models x (11 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5)
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 104, "report": 1,
+    # 2 models x (34 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5)
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 150, "report": 1,
                                  "vocabulary_map": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):

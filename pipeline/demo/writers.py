@@ -24,11 +24,12 @@
 ``eval/sugar_crepe/`` and ``eval/winoground/``
     Compositionality sets in SugarCrepe's layout (5 of its 7 subsets, hard negatives from the scene grammar) and
     Winoground's released files (see :func:`_write_sugar_crepe`, :func:`_write_winoground`).
-``eval/coco/images/{filename}`` and ``eval/coco/dataset_coco.json``
-    Karpathy-split style retrieval set: ``{"images": [{"filepath": "images",
-    "sentids", "filename", "imgid", "split": "test", "sentences": [{"tokens",
-    "raw", "imgid", "sentid"} x 5 short captions], "cocoid"}], "dataset":
-    "coco"}``; tokens are the lower-cased alphanumeric words of ``raw``.
+``eval/coco/val2014/COCO_val2014_{id:012d}.jpg``, ``coco_test_karpathy.json`` and ``dataset_coco.json``
+    One short-caption retrieval set (5 captions per image) in both layouts it is distributed in: CLIP_benchmark's
+    ``mscoco_captions`` annotations (COCO caption format: ``{"images": [{"id", "file_name"}], "annotations":
+    [{"id", "image_id", "caption"}]}``) and Karpathy's split file (``{"images": [{"filepath": "val2014",
+    "sentids", "filename", "imgid", "split": "test", "sentences": [{"tokens", "raw", "imgid", "sentid"}],
+    "cocoid"}], "dataset": "coco"}``; tokens are the lower-cased alphanumeric words of ``raw``).
 ``eval/zeroshot/``
     CLIP_benchmark webdataset classification set: ``classnames.txt`` (one
     class per line, in class-index order), ``zeroshot_classification_templates.txt``
@@ -327,19 +328,19 @@ def coco_tokens(caption: str) -> list[str]:
 
 
 def _write_coco(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
-    """COCO Karpathy-style retrieval set with five short captions per image."""
-    (root / "images").mkdir(parents=True)
-    images = []
+    """COCO retrieval set with five short captions per image, annotated in CLIP_benchmark's and Karpathy's files."""
+    (root / "val2014").mkdir(parents=True)
+    images, coco_images, coco_annotations = [], [], []
     for imgid in range(count):
         scene, rng = _eval_scene(seed, "coco", imgid)
-        filename = f"demo_{imgid:012d}.jpg"
-        (root / "images" / filename).write_bytes(_jpeg(render(scene, image_size)))
+        filename = f"COCO_val2014_{imgid:012d}.jpg"
+        (root / "val2014" / filename).write_bytes(_jpeg(render(scene, image_size)))
         captions = short_captions(scene, rng, COCO_CAPTIONS_PER_IMAGE)
         corpus.extend(captions)
         sentids = [imgid * COCO_CAPTIONS_PER_IMAGE + k for k in range(COCO_CAPTIONS_PER_IMAGE)]
         images.append(
             {
-                "filepath": "images",
+                "filepath": "val2014",
                 "sentids": sentids,
                 "filename": filename,
                 "imgid": imgid,
@@ -351,7 +352,12 @@ def _write_coco(root: Path, seed: int, count: int, image_size: int, corpus: list
                 "cocoid": imgid,
             }
         )
+        coco_images.append({"id": imgid, "file_name": filename})
+        coco_annotations.extend({"id": sentid, "image_id": imgid, "caption": raw}
+                                for raw, sentid in zip(captions, sentids))
     (root / "dataset_coco.json").write_bytes(_json_bytes({"images": images, "dataset": "coco"}))
+    (root / "coco_test_karpathy.json").write_bytes(_json_bytes({"images": coco_images,
+                                                                 "annotations": coco_annotations}))
     return count
 
 

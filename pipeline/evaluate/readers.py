@@ -23,9 +23,14 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
 - ``wds_linear_probe``: the same webdataset layout with a ``train`` split besides ``test``, for the linear probe.
 - ``wds_imagenet_multilingual``: an ImageNet-1k webdataset export scored per language with CLIP_benchmark's
   ImageNet class names and templates (en, ar, it, jp, cn).
-- ``coco``: a Karpathy-split file, ``dataset_coco.json``, ``dataset_flickr30k.json`` or ``dataset_flickr8k.json``
+- ``mscoco_captions``: COCO captions, Karpathy test split, read by CLIP_benchmark's ``mscoco_captions`` builder:
+  ``val2014/<file_name>`` and ``coco_test_karpathy.json`` (COCO caption format: ``images[].id/file_name``,
+  ``annotations[].image_id/caption``), all captions of each image.
+- ``flickr30k``, ``flickr8k``: CLIP_benchmark's Flickr builders: the images in the root and
+  ``<name>_test_karpathy.txt`` (a header line, then ``<image>.jpg,<caption>`` per caption).
+- ``karpathy``: a Karpathy-split file, ``dataset_coco.json``, ``dataset_flickr30k.json`` or ``dataset_flickr8k.json``
   (``images[].filepath/filename/split/sentences[].raw``; the Flickr files have no ``filepath``: images lie in the
-  root).
+  root), for data kept in that form; the same images and captions as the builders' files.
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
   ``.cls`` (class index) per sample, streamed shard by shard.
@@ -42,6 +47,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -64,8 +70,14 @@ LAYOUTS = {
                         "and <i>.tar each (CLIP_benchmark's webdataset layout)",
     "wds_imagenet_multilingual": "test/nshards.txt and test/<i>.tar with .jpg and .cls (ImageNet-1k class indices, "
                                  "CLIP_benchmark's wds_imagenet1k export)",
-    "coco": "one Karpathy split file (dataset_coco.json, dataset_flickr30k.json or dataset_flickr8k.json) with the "
-            "image files under images[].filepath/filename",
+    "mscoco_captions": "val2014/<file_name> and coco_test_karpathy.json (COCO caption format: images[].id/file_name, "
+                       "annotations[].image_id/caption; CLIP_benchmark's retrieval annotations)",
+    "flickr30k": "the images and flickr30k_test_karpathy.txt (a header line, then <image>.jpg,<caption> lines; "
+                 "CLIP_benchmark's retrieval annotations) in one folder",
+    "flickr8k": "the images and flickr8k_test_karpathy.txt (a header line, then <image>.jpg,<caption> lines; "
+                "CLIP_benchmark's retrieval annotations) in one folder",
+    "karpathy": "one Karpathy split file (dataset_coco.json, dataset_flickr30k.json or dataset_flickr8k.json) with the "
+                "image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
 }
@@ -259,10 +271,50 @@ def read_xm3600(root: Path, language: str = "en") -> RetrievalSet:
     with contextlib.redirect_stdout(sys.stderr):  # the builder prints its warnings
         dataset = build_dataset("crossmodal3600", root=work.name, language=language, download=False,
                                 task="zeroshot_retrieval")
-    texts = [text for _, text in dataset.data]
-    if not texts:
+    if not dataset.data:
         raise ValueError(f"{root}: no image of captions.jsonl has a file in images/")
-    return RetrievalSet(BuilderImages(dataset, keep=work), texts, list(range(len(texts))))
+    return _captioned_images(dataset, [[text] for _, text in dataset.data], keep=work)
+
+
+def _captioned_images(dataset, captions: list[list[str]], keep=None) -> RetrievalSet:
+    """A CLIP_benchmark retrieval dataset whose image ``i`` has the captions ``captions[i]``, as a
+    :class:`RetrievalSet` (captions flattened in order)."""
+    texts = [text.strip() for per_image in captions for text in per_image]
+    owner = [i for i, per_image in enumerate(captions) for _ in per_image]
+    return RetrievalSet(BuilderImages(dataset, keep=keep), texts, owner)
+
+
+def read_mscoco_captions(root: Path) -> RetrievalSet:
+    """COCO captions (Karpathy test split) through CLIP_benchmark's ``mscoco_captions`` builder; every image file is
+    checked first (the builder would download what is missing)."""
+    from clip_benchmark.datasets.builder import build_dataset
+
+    _require(root / "val2014", "COCO val2014 images", "mscoco_captions")
+    _require(root / "coco_test_karpathy.json", "Karpathy test annotations", "mscoco_captions")
+    with contextlib.redirect_stdout(sys.stderr):  # pycocotools prints its progress
+        dataset = build_dataset("mscoco_captions", root=str(root), split="test", download=False,
+                                task="zeroshot_retrieval")
+    coco = dataset.coco
+    for info in coco.loadImgs(dataset.ids):
+        _require(root / "val2014" / info["file_name"], "an image of coco_test_karpathy.json", "mscoco_captions")
+    captions = [[a["caption"] for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))] for image_id in dataset.ids]
+    if not captions:
+        raise ValueError(f"{root / 'coco_test_karpathy.json'}: no images")
+    return _captioned_images(dataset, captions)
+
+
+def read_flickr(root: Path, name: str) -> RetrievalSet:
+    """Flickr30k or Flickr8k (``name``), Karpathy test split, through CLIP_benchmark's builder."""
+    from clip_benchmark.datasets.builder import build_dataset
+
+    annotations = _require(root / f"{name}_test_karpathy.txt", "Karpathy test captions", name)
+    with contextlib.redirect_stdout(sys.stderr):
+        dataset = build_dataset(name, root=str(root), split="test", download=False, task="zeroshot_retrieval")
+    for image, _ in dataset.data:
+        _require(root / image, f"an image of {annotations.name}", name)
+    if not dataset.data:
+        raise ValueError(f"{annotations}: no captions")
+    return _captioned_images(dataset, [captions for _, captions in dataset.data])
 
 
 def read_sugar_crepe(root: Path, subset: str) -> CaptionSelectionSet:
@@ -299,19 +351,20 @@ def read_winoground(root: Path) -> WinogroundSet:
     return WinogroundSet(ImageFiles(paths), captions_0, captions_1)
 
 
-def read_coco_karpathy(root: Path, split: str = "test") -> RetrievalSet:
+def read_karpathy(root: Path, split: str = "test") -> RetrievalSet:
     """A Karpathy split file (COCO, Flickr30k or Flickr8k): the images of ``split`` with all their sentences."""
     found = [root / name for name in KARPATHY_FILES if (root / name).is_file()]
     if len(found) != 1:
         raise FileNotFoundError(f"{root}: expected exactly one of {', '.join(KARPATHY_FILES)}, found "
-                                f"{[p.name for p in found]}; expected layout: {LAYOUTS['coco']}")
+                                f"{[p.name for p in found]}; expected layout: {LAYOUTS['karpathy']}")
     spec_path = found[0]
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     paths, texts, owner = [], [], []
     for entry in spec["images"]:
         if entry.get("split") != split:
             continue
-        paths.append(_require(root / entry.get("filepath", "") / entry["filename"], "an image of the split", "coco"))
+        paths.append(_require(root / entry.get("filepath", "") / entry["filename"], "an image of the split",
+                              "karpathy"))
         for sentence in entry["sentences"]:
             texts.append(sentence["raw"].strip())
             owner.append(len(paths) - 1)
@@ -382,7 +435,9 @@ def read_wds_linear_probe(root: Path) -> LinearProbeSet:
 
 #: Retrieval formats -> their reader (each takes the benchmark's root directory).
 RETRIEVAL_READERS = {"urban1k": read_urban1k, "sharegpt4v": read_sharegpt4v, "dci": read_dci, "docci": read_docci,
-                     "coco": read_coco_karpathy}
+                     "mscoco_captions": read_mscoco_captions, "karpathy": read_karpathy,
+                     "flickr30k": partial(read_flickr, name="flickr30k"),
+                     "flickr8k": partial(read_flickr, name="flickr8k")}
 #: Multilingual retrieval formats -> their reader (root directory, language code).
 MULTILINGUAL_READERS = {"xm3600": read_xm3600}
 #: Multilingual zero-shot classification formats -> their reader (root directory, language code).
