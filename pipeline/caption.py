@@ -1,16 +1,24 @@
 """Caption stage: one Parquet row per readable image of a shard: ``key``, ``raw``, ``long``, ``short``.
 
-``raw`` is the shard's alt-text (``{key}.txt``); ``long`` and ``short`` are lists of synthetic captions. Backends:
+``raw`` is the shard's alt-text (``{key}.txt``); ``long`` and ``short`` are lists of synthetic captions, as many per
+image as the settings' ``long.count`` / ``short.count``. The backend (``settings["backend"]``) is ``dataset`` (keep
+the lists under ``"long"`` and ``"short"`` of the shard's ``{key}.json``; no model) or a vision-language model
+(:mod:`pipeline.captioners`).
 
-``dataset``
-    Keep the captions the shard already carries in ``{key}.json`` (lists under ``"long"`` and ``"short"``; missing
-    lists stay empty). No model is loaded.
-
-Unreadable images are skipped and counted (``unreadable`` in the Parquet metadata), never fatal.
+Resumable: every finished batch is appended to a partial file (JSON lines, flushed and fsynced) in the state
+directory; a rerun with the same settings and shard skips the keys already there, and the final Parquet file
+(written atomically, metadata: backend, model, revision, prompts, sampling, seed, counts, skipped keys) has every
+key exactly once, in shard order. Unreadable, truncated or empty images and repeated keys are skipped, logged and
+counted, never fatal.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -18,10 +26,27 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.data import decode_image, iter_shard, write_parquet
+from pipeline.settings import as_json
 
-BACKENDS = ("dataset",)
 SCHEMA = pa.schema([("key", pa.string()), ("raw", pa.string()), ("long", pa.list_(pa.string())),
                     ("short", pa.list_(pa.string()))])
+KINDS = ("long", "short")
+
+
+def check_settings(settings: dict) -> None:
+    """What the schema cannot say: a model for model backends, none for ``dataset``, sampling for several captions."""
+    backend = settings["backend"]
+    if backend == "dataset":
+        if settings["model"] is not None:
+            raise ValueError("caption.model is set but backend is dataset (which keeps the shard's captions and "
+                             "loads no model): choose backend hf, minicpmv_legacy or vllm, or drop the model")
+        return
+    if settings["model"] is None:
+        raise ValueError(f"caption backend {backend} needs caption.model (a directory or hub id)")
+    for kind in KINDS:
+        if settings[kind]["count"] > 1 and not settings["sampling"]["do_sample"]:
+            raise ValueError(f"caption.{kind}.count is {settings[kind]['count']} but greedy decoding gives the same "
+                             "caption every time: set caption.sampling.do_sample: true")
 
 
 def _string_list(value, where: str) -> list[str]:
@@ -32,24 +57,141 @@ def _string_list(value, where: str) -> list[str]:
     return value
 
 
-def caption_shard(shard: Path, out: Path, backend: str = "dataset") -> Counter:
-    """Caption every image of ``shard`` into the Parquet file ``out`` (atomic). Returns the counts."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown caption backend {backend!r}; available: {BACKENDS}")
-    counts: Counter[str] = Counter()
-    rows: dict[str, list] = {name: [] for name in SCHEMA.names}
-    for sample in tqdm(iter_shard(shard), desc=f"caption {shard.name}", unit="img"):
+def fingerprint(settings: dict, shard: Path) -> str:
+    """What a partial file belongs to: the settings and the shard's size and modification time."""
+    stat = shard.stat()
+    return hashlib.sha256(f"{as_json(settings)}|{shard.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+                          ).hexdigest()[:16]
+
+
+class PartialCaptions:
+    """The append-only record of finished keys: a header line ``{"fingerprint": ...}``, then one JSON line per key,
+    either a caption row or ``{"key", "skipped": reason}``. A line cut by a kill is dropped on load."""
+
+    def __init__(self, path: Path, fingerprint: str):
+        self.path, self.fingerprint = path, fingerprint
+
+    def load(self) -> dict[str, dict]:
+        """The records already finished (by key); a partial file of other settings or another shard is removed."""
+        if not self.path.exists():
+            return {}
+        lines = self.path.read_bytes().split(b"\n")
+        try:
+            header = json.loads(lines[0])
+        except ValueError:
+            header = {}
+        if header.get("fingerprint") != self.fingerprint:
+            print(f"{self.path}: not from these caption settings and this shard (or cut before its first line); "
+                  "starting over", file=sys.stderr)
+            self.path.unlink()
+            return {}
+        records, good_bytes = {}, len(lines[0]) + 1
+        for line in lines[1:]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break  # the line a kill cut short (or the empty tail after the last newline)
+            records[record["key"]] = record
+            good_bytes += len(line) + 1
+        with open(self.path, "r+b") as f:
+            f.truncate(good_bytes)
+        return records
+
+    def append(self, records: list[dict]) -> None:
+        """Append ``records`` durably (flushed and fsynced before returning)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        with open(self.path, "ab") as f:
+            if new:
+                f.write(json.dumps({"fingerprint": self.fingerprint}).encode() + b"\n")
+            f.write(b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def batch_seed(seed: int, first_key: str) -> int:
+    """The sampling seed of the batch that starts at ``first_key`` (so a resumed run draws as the first one did)."""
+    return (seed * 1_000_003 + zlib.crc32(first_key.encode())) % 2**31
+
+
+def caption_shard(shard: Path, out: Path, settings: dict, state_dir: Path | None = None, batch_size: int = 8,
+                  device: str = "auto", captioner=None) -> Counter:
+    """Caption every image of ``shard`` into the Parquet file ``out`` (atomic); returns the counts.
+
+    ``settings``: a validated ``caption_settings`` document. ``state_dir`` holds the partial file (default: beside
+    ``out``). ``captioner``: the model backend's captioner (:mod:`pipeline.captioners`); by default the backend
+    loads ``settings["model"]`` on ``device``.
+    """
+    check_settings(settings)
+    partial = PartialCaptions((state_dir or out.parent) / f"{out.name}.partial.jsonl", fingerprint(settings, shard))
+    done = partial.load()
+    counts: Counter[str] = Counter(resumed=len(done))
+    model_backend = settings["backend"] != "dataset"
+    if model_backend and captioner is None:
+        captioner = load_captioner(settings, device)
+    order: list[str] = []  # the shard's keys, first occurrence
+    seen: set[str] = set()
+    pending: list[tuple[dict, object]] = []
+
+    def flush() -> None:
+        rows = [(record, image) for record, image in pending if image is not None]
+        if rows:
+            seed = batch_seed(settings["seed"], rows[0][0]["key"])
+            images = [image for _, image in rows]
+            for kind in KINDS:
+                for (record, _), captions in zip(rows, captioner.caption(images, settings[kind],
+                                                                         settings["sampling"], seed)):
+                    record[kind] = captions
+        partial.append([record for record, _ in pending])
+        done.update((record["key"], record) for record, _ in pending)
+        pending.clear()
+
+    for sample in tqdm(iter_shard(shard), desc=f"caption {shard.name}", unit="img", file=sys.stderr):
         counts["samples"] += 1
-        if decode_image(sample.image_bytes) is None:
-            counts["unreadable"] += 1
+        if sample.key in seen:
+            print(f"{shard}: key {sample.key!r} repeats; the first sample is kept", file=sys.stderr)
+            counts["repeated_key"] += 1
             continue
-        meta = sample.json()
-        rows["key"].append(sample.key)
-        rows["raw"].append(sample.text("txt"))
-        rows["long"].append(_string_list(meta.get("long"), f"{shard}:{sample.key}.json key 'long'"))
-        rows["short"].append(_string_list(meta.get("short"), f"{shard}:{sample.key}.json key 'short'"))
-    counts["captioned"] = len(rows["key"])
-    metadata = {"stage": "caption", "backend": backend, "model": None, "prompt": None, "shard": str(shard),
-                "counts": dict(counts)}
-    write_parquet(pa.table(rows, schema=SCHEMA), out, metadata)
+        order.append(sample.key)
+        seen.add(sample.key)
+        if sample.key in done:
+            continue
+        image = decode_image(sample.image_bytes)
+        if image is None:
+            print(f"{shard}: sample {sample.key!r} has no readable image; skipped", file=sys.stderr)
+            pending.append(({"key": sample.key, "skipped": "unreadable image"}, None))
+        elif model_backend:
+            pending.append(({"key": sample.key, "raw": sample.text("txt")}, image))
+        else:
+            meta = sample.json()
+            where = f"{shard}:{sample.key}.json key"
+            pending.append(({"key": sample.key, "raw": sample.text("txt"),
+                             "long": _string_list(meta.get("long"), f"{where} 'long'"),
+                             "short": _string_list(meta.get("short"), f"{where} 'short'")}, None))
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+
+    records = [done[key] for key in order if key in done]
+    skipped = [r["key"] for r in records if "skipped" in r]
+    rows = [r for r in records if "skipped" not in r]
+    counts["unreadable"], counts["captioned"] = len(skipped), len(rows)
+    table = pa.table({name: [r[name] for r in rows] for name in SCHEMA.names}, schema=SCHEMA)
+    prompts = {kind: settings[kind] for kind in KINDS} if model_backend else None
+    metadata = {"stage": "caption", "backend": settings["backend"], "model": settings["model"],
+                "revision": settings["revision"], "commit": getattr(captioner, "commit", None), "prompts": prompts,
+                "sampling": settings["sampling"] if model_backend else None, "seed": settings["seed"],
+                "shard": str(shard), "counts": dict(counts), "skipped": skipped}
+    write_parquet(table, out, metadata)
+    partial.path.unlink(missing_ok=True)
     return counts
+
+
+def load_captioner(settings: dict, device: str = "auto"):
+    """The captioner of a model backend's settings, on ``device``."""
+    from pipeline.captioners import CAPTIONERS
+
+    return CAPTIONERS[settings["backend"]].load(settings["model"], revision=settings["revision"],
+                                                dtype=settings["dtype"], device=device,
+                                                trust_remote_code=settings["trust_remote_code"])

@@ -2,6 +2,7 @@
 
     flame demo-data OUT        synthetic images + captions in the training and benchmark formats
     flame tiny-llm OUT         a tiny Mistral-style LLM with a locally trained tokenizer
+    flame tiny-vlm OUT         a tiny MiniCPM-V captioner (transformers-native) with a locally trained tokenizer
     flame caption SHARD OUT    captions Parquet for an image shard
     flame embed CAPTIONS OUT   facet embeddings Parquet for a captions Parquet
     flame train ...            vision tower + projector against the facet embeddings
@@ -20,7 +21,8 @@ from pathlib import Path
 
 # The readers' formats (pipeline.evaluate.readers), listed here so `flame --help` does not import torch.
 EVAL_FORMATS = ("urban1k", "sharegpt4v", "dci", "docci", "mscoco_captions", "flickr30k", "flickr8k", "karpathy",
-                "xm3600", "wds_classification", "sugar_crepe", "winoground", "wds_linear_probe", "wds_imagenet_multilingual")
+                "xm3600", "wds_classification", "sugar_crepe", "winoground", "wds_linear_probe",
+                "wds_imagenet_multilingual")
 
 
 def launch_command(processes: int, bin_dir: Path | None = None) -> list[str]:
@@ -69,10 +71,23 @@ def cmd_tiny_llm(args) -> None:
     print(f"tiny {args.arch} LLM written to {out}")
 
 
+def cmd_tiny_vlm(args) -> None:
+    from pipeline.tiny_vlm import save_tiny_vlm
+
+    out = save_tiny_vlm(args.out, args.corpus, arch=args.arch, seed=args.seed)
+    print(f"tiny {args.arch} captioner written to {out}")
+
+
 def cmd_caption(args) -> None:
     from pipeline.caption import caption_shard
+    from pipeline.settings import validate_document
 
-    counts = caption_shard(args.shard, args.out, backend=args.backend)
+    settings = validate_document("caption_settings", args.settings, "--settings")
+    execution = _execution(args, "caption_execution", ("batch_size",))
+    if not args.shard.exists():
+        raise FileNotFoundError(f"{args.shard}: shard not found")
+    counts = caption_shard(args.shard, args.out, settings, state_dir=args.state_dir,
+                           batch_size=execution["batch_size"], device=args.device)
     print(f"{args.shard}: {dict(counts)}")
 
 
@@ -228,13 +243,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     p.set_defaults(func=cmd_tiny_llm)
 
+    p = sub.add_parser("tiny-vlm", formatter_class=fmt, help="build a tiny MiniCPM-V captioner (random weights)",
+                       description="Write a Hugging Face directory (processor with a locally trained tokenizer, "
+                                   "random-weight model) of transformers' native MiniCPM-V 4.x classes: the "
+                                   "captioner of tests and smoke runs of the hf caption backend.")
+    p.add_argument("out", type=Path, help="output directory")
+    p.add_argument("--corpus", type=Path, required=True, help="text file, one line per text, for the tokenizer")
+    p.add_argument("--arch", default="minicpmv4_6", choices=["minicpmv4_6", "minicpmv4_7"])
+    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    p.set_defaults(func=cmd_tiny_vlm)
+
     p = sub.add_parser("caption", formatter_class=fmt, help="caption one image shard",
                        description="Write a Parquet file with key, raw alt-text, long and short captions for every "
-                                   "readable image of SHARD (unreadable images are skipped and counted).")
+                                   "readable image of SHARD (unreadable images are skipped and counted). Backends: "
+                                   "dataset (the shard's own {key}.json captions), hf (any transformers "
+                                   "image-text-to-text model, e.g. MiniCPM-V 4.x), minicpmv_legacy (remote code), "
+                                   "vllm. A killed run resumes from the partial file in --state-dir.")
     p.add_argument("shard", type=Path, help="webdataset .tar shard (img2dataset layout)")
     p.add_argument("out", type=Path, help="output .parquet")
-    p.add_argument("--backend", default="dataset", choices=["dataset"],
-                   help="dataset: keep the captions in the shard's {key}.json")
+    p.add_argument("--settings", type=read_document, default={}, metavar="JSON|FILE",
+                   help=SETTINGS_HELP.format(stage="caption") + ' Example: \'{"backend": "hf", "model": '
+                        '"openbmb/MiniCPM-V-4_6", "long": {"prompt": "Describe this image in detail.", "count": 1}}\'.'
+                        " Default: {} (backend dataset).")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per generate call (speed only; default from the schema)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where the partial file of a resumable run lives (default: beside OUT)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     p.set_defaults(func=cmd_caption)
 
     p = sub.add_parser("embed", formatter_class=fmt, help="facet embeddings of one captions file",

@@ -26,17 +26,22 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
+def from_pretrained(auto_class, path_or_id: str, what: str, **kwargs):
+    """``auto_class.from_pretrained(path_or_id, **kwargs)``; a missing model raises naming ``what`` and the path."""
+    try:
+        return auto_class.from_pretrained(path_or_id, **kwargs)
+    except OSError as err:
+        where = "local directory" if Path(path_or_id).exists() else "path or hub id (no such local directory)"
+        raise FileNotFoundError(f"cannot load the {what} from {where} {path_or_id!r}: {err}") from err
+
+
 def load_llm(path_or_id: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
              trust_remote_code: bool = False) -> tuple[PreTrainedModel, object]:
     """``(model, tokenizer)`` from a local HF directory or a hub id, in eval mode, on ``device``."""
     dev = resolve_device(device)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=revision, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            path_or_id, revision=revision, dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code,
-        )
-    except OSError as err:
-        where = "local directory" if Path(path_or_id).exists() else "path or hub id (no such local directory)"
-        raise FileNotFoundError(f"cannot load the LLM from {where} {path_or_id!r}: {err}") from err
+    tokenizer = from_pretrained(AutoTokenizer, path_or_id, "LLM", revision=revision,
+                                trust_remote_code=trust_remote_code)
+    model = from_pretrained(AutoModelForCausalLM, path_or_id, "LLM", revision=revision,
+                            dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code)
     model.requires_grad_(False)
     return model.to(dev).eval(), tokenizer

@@ -24,14 +24,22 @@ ARCHITECTURES = {
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
 
-def train_tokenizer(lines: Iterable[str], vocab_size: int = 2048) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on ``lines`` that prepends BOS, like Mistral's and Llama's."""
-    tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
+def train_bpe(lines: Iterable[str], vocab_size: int, special_tokens: list[str], unk_token: str | None = None
+              ) -> Tokenizer:
+    """A byte-level BPE (every byte is a token, so any text encodes) trained on ``lines``; the special tokens get
+    the first ids, in order."""
+    tok = Tokenizer(models.BPE(unk_token=unk_token))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()),
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(lines, trainer=trainer)
+    return tok
+
+
+def train_tokenizer(lines: Iterable[str], vocab_size: int = 2048) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on ``lines`` that prepends BOS, like Mistral's and Llama's."""
+    tok = train_bpe(lines, vocab_size, list(SPECIAL_TOKENS.values()), unk_token=SPECIAL_TOKENS["unk_token"])
     bos = SPECIAL_TOKENS["bos_token"]
     tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
                                                        special_tokens=[(bos, tok.token_to_id(bos))])

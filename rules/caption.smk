@@ -1,4 +1,4 @@
-# Stage 1: captions per image shard.
+# Stage 1: captions per image shard (resumable: a killed job continues from its partial file in the state dir).
 
 
 rule caption:
@@ -7,15 +7,18 @@ rule caption:
     output:
         f"{RESULTS}/caption/{{shard}}.parquet",
     params:
-        backend=config["caption"]["backend"],
+        settings=settings_json("caption"),
+        state=f"{STATE}/caption",
     log:
         f"{RESULTS}/logs/caption/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/caption/{{shard}}.tsv"
     threads: stage_threads("caption")
     resources:
-        **stage_resources("caption"),
+        **caption_resources(),
+        **execution_resources("caption"),
     conda:
         "../envs/caption.yaml"
     shell:
-        "flame caption {input.shard} {output} --backend {params.backend} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} flame caption {input.shard} {output} --settings {params.settings:q}"
+        " --batch-size {resources.batch_size} --state-dir {params.state} > {log} 2>&1"

@@ -81,6 +81,14 @@ def stage_resources(stage):
     return dict(config[stage]["resources"])
 
 
+def caption_resources():
+    """The caption stage's resources; the dataset backend loads no model, so its jobs ask for no GPU."""
+    resources = stage_resources("caption")
+    if config["caption"]["backend"] == "dataset":
+        resources["gpu"] = 0
+    return resources
+
+
 def settings_json(stage):
     """The stage's results-changing settings as one canonical JSON document; as params they trigger reruns."""
     return as_json(stage_settings(config[stage]))

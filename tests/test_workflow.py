@@ -94,6 +94,13 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     embed_cmd = next(line for line in out.splitlines() if "flame embed " in line)
     assert '"llm":"mistralai/Mistral-Nemo-Instruct-2407"' in embed_cmd and '"layer":39' in embed_cmd
     assert '"layout":"paper"' in embed_cmd
+    caption_args = command_args(" caption /")
+    caption = json.loads(caption_args[caption_args.index("--settings") + 1])
+    assert caption["backend"] == "hf" and caption["model"] == "openbmb/MiniCPM-V-4.6"
+    assert (caption["long"]["count"], caption["short"]["count"]) == (1, 1)
+    assert caption_args[caption_args.index("--batch-size") + 1] == "32"
+    assert caption_args[caption_args.index("--state-dir") + 1] == "state/cc3m/caption"
+    assert caption_gpus(out) == {1}
 
 
 def test_the_official_settings_commented_in_the_real_config_plan_the_official_run(tmp_path):
@@ -143,6 +150,20 @@ def test_shard_glob_matching_nothing_names_the_pattern(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/none/*.tar"})
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
     assert proc.returncode != 0 and f"{tmp_path}/none/*.tar" in proc.stderr + proc.stdout
+
+
+def caption_gpus(dry_run_output: str) -> set[int]:
+    """The ``gpu`` resource of every caption job of a dry run."""
+    blocks = dry_run_output.split("rule caption:")[1:]
+    return {int(re.search(r"resources: .*\bgpu=(\d+)", block).group(1)) for block in blocks}
+
+
+def test_caption_jobs_ask_for_a_gpu_only_when_the_backend_runs_a_model(tmp_path):
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       caption={"backend": "dataset", "model": None})
+    out = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout
+    assert caption_gpus(out) == {0}
 
 
 def test_missing_local_llm_directory_names_the_path(tmp_path):
@@ -211,3 +232,37 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken" / "en.log").read_text()
         assert "nowhere/docci/docci_descriptions.jsonlines: missing" in log and "expected layout" in log
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+@pytest.mark.e2e
+def test_caption_rule_runs_a_tiny_minicpm_v_and_reruns_when_a_prompt_changes(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipeline.data import read_parquet_metadata
+    from pipeline.tiny_vlm import save_tiny_vlm
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Describe this image in detail.\nA red star next to a blue circle.\n")
+    vlm = save_tiny_vlm(tmp_path / "vlm", corpus, arch="minicpmv4_7")
+    caption = {"backend": "hf", "model": str(vlm), "long": {"prompt": "Describe this image in detail.",
+                                                            "max_new_tokens": 12},
+               "short": {"prompt": "Describe it briefly.", "max_new_tokens": 6}, "execution": {"batch_size": 4}}
+    cfg = write_config(tmp_path / "c.yaml", demo={"train_shards": 2, "samples_per_shard": 6, "eval_size": 12},
+                       caption=caption)
+    run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
+    outputs = [f"results/demo/caption/shard-0000{i}.parquet" for i in range(2)]
+    snakemake(*run, *outputs, "--configfile", str(cfg))  # targets first: --configfile takes several files
+    for output in outputs:
+        rows = pq.read_table(tmp_path / output).to_pylist()
+        assert len(rows) == 6 and all(len(r["long"]) == 1 and len(r["short"]) == 1 and r["raw"] for r in rows)
+        meta = read_parquet_metadata(tmp_path / output)
+        assert meta["model"] == str(vlm) and meta["prompts"]["short"]["prompt"] == "Describe it briefly."
+    assert not list((tmp_path / "state" / "demo" / "caption").glob("*.partial.jsonl"))
+
+    def plan(**changes):
+        changed = write_config(tmp_path / "changed.yaml", demo={"train_shards": 2, "samples_per_shard": 6,
+                                                                "eval_size": 12}, caption={**caption, **changes})
+        return planned_jobs(snakemake(*run, "-n", *outputs, "--configfile", str(changed)).stdout)
+
+    assert plan(execution={"batch_size": 1}) == {}
+    assert plan(short={"prompt": "One sentence, please."}) == {"caption": 2}
