@@ -8,8 +8,9 @@ the lists under ``"long"`` and ``"short"`` of the shard's ``{key}.json``; no mod
 Resumable: every finished batch is appended to a partial file (JSON lines, flushed and fsynced) in the state
 directory; a rerun with the same settings and shard skips the keys already there, and the final Parquet file
 (written atomically, metadata: backend, model, revision, prompts, sampling, seed, counts, skipped keys) has every
-key exactly once, in shard order. Unreadable, truncated or empty images and repeated keys are skipped, logged and
-counted, never fatal.
+key exactly once, in shard order. A bad sample (unreadable, truncated or empty image, alt-text not UTF-8, malformed
+JSON) or a repeated key is skipped, logged, counted by reason and listed (metadata ``skipped``: key -> reason); it
+never stops the shard.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 import pyarrow as pa
 from tqdm import tqdm
 
-from pipeline.data import decode_image, iter_shard, write_parquet
+from pipeline.data import BadSample, decode_image, iter_shard, write_parquet
+from pipeline.provenance import provenance
 from pipeline.settings import as_json
 
 SCHEMA = pa.schema([("key", pa.string()), ("raw", pa.string()), ("long", pa.list_(pa.string())),
@@ -49,12 +51,26 @@ def check_settings(settings: dict) -> None:
                              "caption every time: set caption.sampling.do_sample: true")
 
 
-def _string_list(value, where: str) -> list[str]:
+def _string_list(meta: dict, name: str, key: str) -> list[str]:
+    value = meta.get(name)
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{where}: expected a list of strings, got {value!r:.80}")
+        raise BadSample("malformed json", f"{key}.json key {name!r}: expected a list of strings, got {value!r:.80}")
     return value
+
+
+def _sample_record(sample, model_backend: bool) -> tuple[dict, object]:
+    """``(record, image)`` of one sample: the record holds key and alt-text, and for the dataset backend the shard's
+    captions (image None, nothing left to generate). Raises :class:`BadSample` naming what is wrong."""
+    image = decode_image(sample.image_bytes)
+    if image is None:
+        raise BadSample("unreadable image", f"{sample.key}: no readable image (missing, empty, truncated or corrupt)")
+    record = {"key": sample.key, "raw": sample.text("txt")}
+    if model_backend:
+        return record, image
+    meta = sample.json()
+    return record | {kind: _string_list(meta, kind, sample.key) for kind in KINDS}, None
 
 
 def fingerprint(settings: dict, shard: Path) -> str:
@@ -156,33 +172,29 @@ def caption_shard(shard: Path, out: Path, settings: dict, state_dir: Path | None
         seen.add(sample.key)
         if sample.key in done:
             continue
-        image = decode_image(sample.image_bytes)
-        if image is None:
-            print(f"{shard}: sample {sample.key!r} has no readable image; skipped", file=sys.stderr)
-            pending.append(({"key": sample.key, "skipped": "unreadable image"}, None))
-        elif model_backend:
-            pending.append(({"key": sample.key, "raw": sample.text("txt")}, image))
-        else:
-            meta = sample.json()
-            where = f"{shard}:{sample.key}.json key"
-            pending.append(({"key": sample.key, "raw": sample.text("txt"),
-                             "long": _string_list(meta.get("long"), f"{where} 'long'"),
-                             "short": _string_list(meta.get("short"), f"{where} 'short'")}, None))
+        try:
+            record, image = _sample_record(sample, model_backend)
+        except BadSample as err:
+            print(f"{shard}: {err}; skipped", file=sys.stderr)
+            record, image = {"key": sample.key, "skipped": err.reason}, None
+        pending.append((record, image))
         if len(pending) >= batch_size:
             flush()
     if pending:
         flush()
 
     records = [done[key] for key in order if key in done]
-    skipped = [r["key"] for r in records if "skipped" in r]
+    skipped = {r["key"]: r["skipped"] for r in records if "skipped" in r}
     rows = [r for r in records if "skipped" not in r]
-    counts["unreadable"], counts["captioned"] = len(skipped), len(rows)
+    counts["captioned"] = len(rows)
+    counts.update(f"skipped: {reason}" for reason in skipped.values())
     table = pa.table({name: [r[name] for r in rows] for name in SCHEMA.names}, schema=SCHEMA)
     prompts = {kind: settings[kind] for kind in KINDS} if model_backend else None
     metadata = {"stage": "caption", "backend": settings["backend"], "model": settings["model"],
                 "revision": settings["revision"], "commit": getattr(captioner, "commit", None), "prompts": prompts,
                 "sampling": settings["sampling"] if model_backend else None, "seed": settings["seed"],
-                "shard": str(shard), "counts": dict(counts), "skipped": skipped}
+                "shard": str(shard), "counts": dict(counts), "skipped": skipped,
+                "provenance": provenance("caption", as_json(settings))}
     write_parquet(table, out, metadata)
     partial.path.unlink(missing_ok=True)
     return counts

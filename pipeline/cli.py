@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -80,14 +82,16 @@ def cmd_tiny_vlm(args) -> None:
 
 def cmd_caption(args) -> None:
     from pipeline.caption import caption_shard
+    from pipeline.locks import single_writer
     from pipeline.settings import validate_document
 
     settings = validate_document("caption_settings", args.settings, "--settings")
     execution = _execution(args, "caption_execution", ("batch_size",))
     if not args.shard.exists():
         raise FileNotFoundError(f"{args.shard}: shard not found")
-    counts = caption_shard(args.shard, args.out, settings, state_dir=args.state_dir,
-                           batch_size=execution["batch_size"], device=args.device)
+    with single_writer(args.out):
+        counts = caption_shard(args.shard, args.out, settings, state_dir=args.state_dir,
+                               batch_size=execution["batch_size"], device=args.device)
     print(f"{args.shard}: {dict(counts)}")
 
 
@@ -103,8 +107,10 @@ def cmd_embed(args) -> None:
     from pipeline.embed import FacetEmbedder
     from pipeline.embed_shard import embed_captions_file
     from pipeline.llm import load_llm
+    from pipeline.locks import single_writer
     from pipeline.prompts import text_layout
-    from pipeline.settings import validate_document
+    from pipeline.provenance import provenance
+    from pipeline.settings import as_json, validate_document
 
     settings = validate_document("embed_settings", args.settings, "--settings")
     execution = _execution(args, "embed_execution", ("token_budget",))
@@ -118,24 +124,31 @@ def cmd_embed(args) -> None:
                                        max_caption_tokens=settings["max_caption_tokens"])
                  for source, template in templates.items()}
     metadata = {"llm": settings["llm"], "revision": settings["revision"], "layout": settings["layout"],
-                "llm_dtype": str(next(model.parameters()).dtype)}
-    counts = embed_captions_file(args.captions, args.out, embedders, settings["sources"],
-                                 normalize=settings["normalize"], metadata=metadata)
+                "llm_commit": getattr(model.config, "_commit_hash", None),
+                "llm_dtype": str(next(model.parameters()).dtype), "provenance": provenance("embed", as_json(settings))}
+    with single_writer(args.out):
+        counts = embed_captions_file(args.captions, args.out, embedders, settings["sources"],
+                                     normalize=settings["normalize"], metadata=metadata)
     print(f"{args.captions}: {dict(counts)}")
 
 
 def cmd_train(args) -> None:
+    from pipeline.locks import single_writer
     from pipeline.train import ClipSettings, FlameSettings, TrainExecution, pair_shards, train
 
     clip = args.command == "train-clip"
     settings = (ClipSettings if clip else FlameSettings).from_document(args.settings, "--settings")
     execution = TrainExecution(**_execution(args, "train_execution", ("num_workers", "checkpoint_every")))
     pairs = pair_shards(args.shards, args.captions if clip else args.embeddings, "captions" if clip else "embeddings")
-    train(pairs, args.out, args.state_dir, settings, execution)
+    # one training per state directory: the first process of a launch holds the lock for all of them
+    with single_writer(args.state_dir) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext():
+        train(pairs, args.out, args.state_dir, settings, execution)
 
 
 def cmd_evaluate(args) -> None:
     from pipeline.data import write_json
+    from pipeline.provenance import provenance
+    from pipeline.settings import as_json
     from pipeline.evaluate import readers
     from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
     from pipeline.evaluate.linear_probe import evaluate_linear_probe
@@ -174,9 +187,11 @@ def cmd_evaluate(args) -> None:
         task, metrics = "zeroshot_retrieval", evaluate_retrieval(
             model, readers.RETRIEVAL_READERS[args.format](args.data), prompt=args.prompt)
     kind = "clip" if isinstance(model, ClipModel) else "flame"
+    inputs = {"format": args.format, "data": str(args.data), "language": args.language, "prompt": args.prompt,
+              "subsets": args.subsets}
     result = {"dataset": args.name, "model": str(args.model_dir), "model_kind": kind, "pretrained": kind,
               "task": task, "metrics": metrics, "language": args.language,
-              "prompt": None if kind == "clip" else args.prompt}
+              "prompt": None if kind == "clip" else args.prompt, "provenance": provenance("evaluate", as_json(inputs))}
     write_json(result, args.out)
     print(json.dumps(result, indent=2))
 

@@ -11,6 +11,7 @@ import glob
 import io
 import json
 import os
+import re
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from braceexpand import braceexpand
@@ -36,24 +38,54 @@ class Sample:
 
     @property
     def image_bytes(self) -> bytes | None:
-        return next((self.members[e] for e in IMAGE_EXTENSIONS if e in self.members), None)
+        """The image member's bytes: the first whose extension's last part is an image type (``jpg``,
+        ``b.jpg`` ...), as webdataset's decoders match them."""
+        found = {ext.rsplit(".", 1)[-1]: data for ext, data in self.members.items()}
+        return next((found[e] for e in IMAGE_EXTENSIONS if e in found), None)
 
     def text(self, ext: str = "txt") -> str:
-        return self.members.get(ext, b"").decode("utf-8").strip()
+        """The member ``ext`` as stripped text ("" when absent); raises :class:`BadSample` if it is not UTF-8."""
+        try:
+            return self.members.get(ext, b"").decode("utf-8").strip()
+        except UnicodeDecodeError as err:
+            raise BadSample(f"{ext} not UTF-8", f"{self.key}.{ext} is not UTF-8 ({err.reason})") from err
 
     def json(self) -> dict:
-        return json.loads(self.members["json"]) if "json" in self.members else {}
+        """The ``json`` member as an object ({} when absent); raises :class:`BadSample` if it is malformed."""
+        if "json" not in self.members:
+            return {}
+        try:
+            value = json.loads(self.members["json"])
+        except ValueError as err:
+            raise BadSample("malformed json", f"{self.key}.json is not JSON ({err})") from err
+        if not isinstance(value, dict):
+            raise BadSample("malformed json", f"{self.key}.json holds a {type(value).__name__}, not an object")
+        return value
+
+
+class BadSample(ValueError):
+    """One sample that cannot be used: ``reason`` (short, for counting) and the message naming the member."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+#: A tar member name -> (key, extension), as webdataset groups them: the key is the path up to the first dot of the
+#: file name (folders included), the extension the rest.
+MEMBER_NAME = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 
 
 def iter_shard(path: str | Path) -> Iterator[Sample]:
-    """Samples of a webdataset tar in file order; members are grouped by key (the name up to the first dot)."""
+    """Samples of a webdataset tar in file order; consecutive members with the same key (:data:`MEMBER_NAME`) are
+    one sample. Members without an extension are ignored, as webdataset does."""
     current: Sample | None = None
     with tarfile.open(path, "r") as tar:
         for member in tar:
-            if not member.isfile():
+            match = MEMBER_NAME.match(member.name)
+            if not member.isfile() or not match:
                 continue
-            name = os.path.basename(member.name)
-            key, _, ext = name.partition(".")
+            key, ext = match.groups()
             if current is None or key != current.key:
                 if current is not None:
                     yield current
@@ -69,6 +101,8 @@ def decode_image(data: bytes | None) -> Image.Image | None:
         return None
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale: convert("RGB") would clip at 255
+                img = Image.fromarray((np.asarray(img, dtype=np.int64).clip(0, 65535) >> 8).astype(np.uint8))
             return img.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
@@ -90,6 +124,13 @@ def shard_name(path: str | Path) -> str:
     return Path(path).name.split(".")[0]
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(final: str | Path):
     """Yields a temporary path beside ``final``; renamed onto ``final`` only if the block completes."""
@@ -99,6 +140,7 @@ def atomic_path(final: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the output gets a normal file's mode
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):

@@ -11,6 +11,7 @@ cleaning) and their hash, D, dtype and the counts (captions, rows, empty, trunca
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -94,24 +95,30 @@ def embed_captions_file(captions_path: Path, out: Path, embedders: Mapping[str, 
     vectors, stats = _encode_by_source(labels, texts, embedders, captions_path.name)
     embedder = embedders[sources[0]]
     dim = embedder.hidden_size
-    rows = [(key, label, facet) for key, label in zip(keys, labels)
-            for facet in embedders[label.split("_")[0]].template.names]
-    stacked = torch.cat(vectors) if vectors else torch.empty(0, dim)  # [rows, D]
-    if normalize:
-        stacked = F.normalize(stacked, dim=-1)
-    flat = pa.array(stacked.reshape(-1).numpy().astype(np.float16), type=pa.float16())
+    rows, kept, skipped = [], [], {}
+    for key, label, vector in zip(keys, labels, vectors):
+        stored = (F.normalize(vector, dim=-1) if normalize else vector).to(torch.float16)  # [K_source, D]
+        if not torch.isfinite(stored).all():  # NaN from the LLM, or beyond float16's range
+            print(f"{captions_path}: {key} {label}: non-finite embedding; its rows are left out", file=sys.stderr)
+            skipped[f"{key} {label}"] = "non-finite embedding"
+            continue
+        kept.append(stored)
+        rows += [(key, label, facet) for facet in embedders[label.split("_")[0]].template.names]
+    stacked = torch.cat(kept) if kept else torch.empty(0, dim, dtype=torch.float16)  # [rows, D]
+    flat = pa.array(stacked.reshape(-1).numpy(), type=pa.float16())
     out_table = pa.table({"key": pa.array([r[0] for r in rows], pa.string()),
                           "source": pa.array([r[1] for r in rows], pa.string()),
                           "facet": pa.array([r[2] for r in rows], pa.string()),
                           "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)})
-    counts = Counter({"captions": len(texts), "rows": len(rows), "empty": empty,
+    counts = Counter({"captions": len(texts), "rows": len(rows), "empty": empty, "non_finite": len(skipped),
                       **{key: stats[key] for key in (*STAT_KEYS, "prompt_tokens")}})
     file_meta = {
         "stage": "embed", **(metadata or {}), "layer": embedder.layer, "mode": embedder.mode,
         "templates": {source: e.template.describe() for source, e in embedders.items()},
         "prompts_hash": templates_hash({source: e.template for source, e in embedders.items()}),
         "dim": dim, "dtype": "float16", "normalized": normalize, "sources": [s for s in SOURCES if s in sources],
-        "captions_file": str(captions_path), "counts": dict(counts), "seconds": round(time.perf_counter() - start, 3),
+        "captions_file": str(captions_path), "counts": dict(counts), "skipped": skipped,
+        "seconds": round(time.perf_counter() - start, 3),
     }
     write_parquet(out_table, out, file_meta, row_group_bytes=ROW_GROUP_BYTES)
     return counts

@@ -138,6 +138,25 @@ def plot_recall_curves(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def provenance_table(results: list[dict]) -> str:
+    """Markdown: what produced each model (its ``train_summary.json``, when the model directory is readable) and the
+    evaluations (each distinct code and library version, with how many results it made)."""
+    from collections import Counter
+
+    columns = ("git_commit", "flame_pipeline", "torch", "transformers", "timm", "open_clip_torch")
+    rows = []
+    for model, result in {_model(r): r for r in results}.items():
+        summary = Path(result["model"]) / "train_summary.json"
+        if summary.is_file():
+            found = json.loads(summary.read_text(encoding="utf-8")).get("provenance") or {}
+            rows.append((f"train {model} (settings {str(found.get('settings_sha256'))[:12]})", found))
+    versions = Counter(tuple((key, r.get("provenance", {}).get(key)) for key in columns) for r in results)
+    rows += [(f"evaluate ({count} results)", dict(version)) for version, count in versions.items()]
+    lines = ["| stage | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {what} | " + " | ".join(str(found.get(key)) for key in columns) + " |" for what, found in rows]
+    return "## Provenance\n\n" + "\n".join(lines) + "\n"
+
+
 def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
     """Write ``report.md``, ``results.csv``, ``results.png`` and ``recall_curves.png`` into ``out_dir``; returns the
     Markdown path."""
@@ -157,6 +176,7 @@ def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
     report = out_dir / "report.md"
     with atomic_path(report) as tmp:
         tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{language_table(results)}## All results\n\n"
-                       f"{markdown_table(results)}\n![results](results.png)\n\n![recall@k](recall_curves.png)\n",
+                       f"{markdown_table(results)}\n![results](results.png)\n\n![recall@k](recall_curves.png)\n\n"
+                       f"{provenance_table(results)}",
                        encoding="utf-8")
     return report

@@ -32,7 +32,8 @@ from pipeline.data import read_parquet_metadata, shard_name, write_json
 from pipeline.loss import objective_loss
 from pipeline.model import FlameVisionModel, save_model
 from pipeline.prompts import PromptTemplate, facet_slots
-from pipeline.settings import validate_document
+from pipeline.provenance import provenance
+from pipeline.settings import as_json, validate_document
 from pipeline.train_data import Batch, CaptionTexts, FacetTargets, ShardPair, StreamState, TrainStream
 
 
@@ -371,6 +372,7 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
         "seconds": round(seconds, 2), "images_per_s": round(images_seen / seconds, 2) if seconds else None,
         "skipped": {key: sum(s[key] for s in skipped) for key in skipped[0]},
         "settings": asdict(settings), "execution": asdict(execution),
+        "provenance": provenance("train", as_json(asdict(settings))),
     }
     if accelerator.is_main_process:
         task.save(raw_model, out)

@@ -8,6 +8,7 @@ rule caption:
         f"{RESULTS}/caption/{{shard}}.parquet",
     params:
         settings=settings_json("caption"),
+        output_format=OUTPUT_FORMATS["caption"],
         state=f"{STATE}/caption",
     log:
         f"{RESULTS}/logs/caption/{{shard}}.log",
@@ -20,5 +21,5 @@ rule caption:
     conda:
         "../envs/caption.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} flame caption {input.shard} {output} --settings {params.settings:q}"
-        " --batch-size {resources.batch_size} --state-dir {params.state} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} flame caption {input.shard:q} {output:q} --settings {params.settings:q}"
+        " --batch-size {resources.batch_size} --state-dir {params.state:q} > {log:q} 2>&1"

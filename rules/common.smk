@@ -1,11 +1,20 @@
 # Config validation (before any job starts) and the names every rule shares.
+import json
+import os
+import shlex
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from pipeline.cli import launch_command
 from pipeline.data import expand_shards, shard_name
+from pipeline.formats import OUTPUT_FORMATS
+from pipeline.prompts import text_layout
 from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings
 
 
@@ -25,6 +34,11 @@ MODELS = ["flame"] + (["clip"] if "clip_baseline" in config else [])
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
 # The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
 VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
+# Jobs run the workflow's own `flame`, `python` and `accelerate` (the environment Snakemake runs in), whatever is
+# (not) activated: its bin directory goes first on every job's PATH. With --software-deployment-method conda, each
+# stage's env provides them instead.
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; ")
 
 
 def _train_shards():
@@ -41,9 +55,63 @@ def _check_llm_path(path):
         raise FileNotFoundError(f"config key embed.llm: LLM directory {path!r} does not exist")
 
 
+def _check_text_side():
+    """The facet names of embed.facets exist (a typo would become a literal prompt)."""
+    try:
+        text_layout(config["embed"]["layout"], config["embed"]["facets"])
+    except ValueError as err:
+        raise WorkflowError(f"config key embed.facets: {err}") from None
+
+
+def _check_layer():
+    """embed.layer is within the depth of a local LLM (its config.json); hub ids are checked by the embed job."""
+    path, layer = Path(config["embed"]["llm"]).expanduser(), config["embed"]["layer"]
+    if layer < 1 or not (path / "config.json").is_file():
+        return
+    llm = json.loads((path / "config.json").read_text())
+    depth = llm.get("num_hidden_layers") or llm.get("text_config", {}).get("num_hidden_layers")
+    if depth and layer > depth:
+        raise WorkflowError(f"config key embed.layer: {layer}, but the LLM at {path} has {depth} decoder layers "
+                            f"(hidden_states[1] .. hidden_states[{depth}]; -1: the final normed state)")
+
+
+def _check_vision_model():
+    """train.vision.model is a timm model. Asking timm costs a torch import (seconds), so the names found are cached
+    per timm version in the user's cache directory."""
+    name, timm_version = config["train"]["vision"]["model"], version("timm")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "flame-pipeline" / "timm-models.json"
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    if name in known.get(timm_version, []):
+        return
+    proc = subprocess.run([sys.executable, "-c", "import sys, timm; print(timm.is_model(sys.argv[1]))", name],
+                          capture_output=True, text=True)
+    if proc.stdout.strip() != "True":
+        raise WorkflowError(f"config key train.vision.model: timm {timm_version} has no model {name!r} (see "
+                            "timm.list_models())")
+    known.setdefault(timm_version, []).append(name)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(known))
+
+
+def _warn_missing_benchmarks():
+    """Benchmarks whose path is missing now (not written by the demo): their jobs will fail alone (keep-going)."""
+    made_here = Path(DEMO["out"]).resolve() if DEMO else None
+    missing = [f"  evaluate.benchmarks.{name}.path: {spec['path']}"
+               for name, spec in config["evaluate"]["benchmarks"].items()
+               if not Path(spec["path"]).expanduser().exists()
+               and (made_here is None or made_here not in Path(spec["path"]).expanduser().resolve().parents)]
+    if missing:
+        print("warning: these benchmark paths do not exist; their evaluate jobs will fail, the others still run:\n"
+              + "\n".join(missing), file=sys.stderr)
+
+
 SHARDS = _train_shards()
+_check_text_side()
+_check_layer()
+_check_vision_model()
 if not DEMO:
     _check_llm_path(config["embed"]["llm"])
+_warn_missing_benchmarks()
 
 
 def demo_llm():
@@ -115,4 +183,4 @@ def execution_resources(stage):
 
 def train_launcher(resources):
     """`python -m pipeline.cli`, or `accelerate launch` with one process per GPU of the (single-node) train job."""
-    return " ".join(launch_command(resources["gpu"]))
+    return shlex.join(launch_command(resources["gpu"]))

@@ -23,9 +23,9 @@ if DEMO:
         conda:
             "../envs/demo.yaml"
         shell:
-            "flame demo-data {params.out} --overwrite --seed {params.seed} --train-shards {params.n_shards}"
+            "flame demo-data {params.out:q} --overwrite --seed {params.seed} --train-shards {params.n_shards}"
             " --samples-per-shard {params.per_shard} --eval-size {params.eval_size}"
-            " --image-size {params.image_size} > {log} 2>&1"
+            " --image-size {params.image_size} > {log:q} 2>&1"
 
     rule tiny_llm:
         input:
@@ -42,7 +42,7 @@ if DEMO:
         conda:
             "../envs/demo.yaml"
         shell:
-            "flame tiny-llm {output} --corpus {input.corpus} --arch {params.llm[arch]}"
+            "flame tiny-llm {output:q} --corpus {input.corpus:q} --arch {params.llm[arch]}"
             " --vocab-size {params.llm[vocab_size]} --hidden-size {params.llm[hidden_size]}"
             " --layers {params.llm[layers]} --heads {params.llm[heads]} --kv-heads {params.llm[kv_heads]}"
-            " --seed {params.llm[seed]} > {log} 2>&1"
+            " --seed {params.llm[seed]} > {log:q} 2>&1"

@@ -9,6 +9,7 @@ rule embed:
         f"{RESULTS}/embed/{{shard}}.parquet",
     params:
         settings=settings_json("embed"),
+        output_format=OUTPUT_FORMATS["embed"],
     log:
         f"{RESULTS}/logs/embed/{{shard}}.log",
     benchmark:
@@ -20,5 +21,5 @@ rule embed:
     conda:
         "../envs/embed.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} flame embed {input.captions} {output} --settings {params.settings:q}"
-        " --token-budget {resources.token_budget} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} flame embed {input.captions:q} {output:q} --settings {params.settings:q}"
+        " --token-budget {resources.token_budget} > {log:q} 2>&1"

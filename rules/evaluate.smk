@@ -18,6 +18,7 @@ rule evaluate:
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
+        output_format=OUTPUT_FORMATS["evaluate"],
     log:
         f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}/{{language}}.log",
     benchmark:
@@ -29,12 +30,12 @@ rule evaluate:
     conda:
         "../envs/evaluate.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model} --name {wildcards.benchmark}"
-        " --format {params.fmt} --data {params.path} --language {wildcards.language} --prompt {params.prompt}"
-        " --subsets {params.subsets}"
-        " --out {output} --dtype {params.dtype}"
+        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
+        " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
+        " --subsets {params.subsets:q}"
+        " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
-        " --cache-dir {params.cache} > {log} 2>&1"
+        " --cache-dir {params.cache:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -55,7 +56,7 @@ rule report:
     conda:
         "../envs/evaluate.yaml"
     shell:
-        "flame report {input} --out-dir $(dirname {output.report}) --title '{params.title}' > {log} 2>&1"
+        "flame report {input:q} --out-dir \"$(dirname {output.report:q})\" --title {params.title:q} > {log:q} 2>&1"
 
 
 if config["evaluate"]["vocabulary_images"]:
@@ -79,5 +80,5 @@ if config["evaluate"]["vocabulary_images"]:
         conda:
             "../envs/evaluate.yaml"
         shell:
-            "OMP_NUM_THREADS={threads} flame vocab-map --model-dir {input.model} --images {params.images:q}"
-            " --out {output} --dtype {params.dtype} > {log} 2>&1"
+            "OMP_NUM_THREADS={threads} flame vocab-map --model-dir {input.model:q} --images {params.images:q}"
+            " --out {output:q} --dtype {params.dtype} > {log:q} 2>&1"

@@ -15,9 +15,10 @@ rule train:
         model="|".join(MODELS),
     params:
         settings=lambda wc: model_settings_json(wc.model),
+        output_format=OUTPUT_FORMATS["train"],
         command=lambda wc: TRAIN_COMMANDS[wc.model],
-        launcher=train_launcher(config["train"]["resources"]),
         state=lambda wc: f"{STATE}/train/{wc.model}",
+        launcher=train_launcher(config["train"]["resources"]),
     log:
         f"{RESULTS}/logs/train/{{model}}.log",
     benchmark:
@@ -29,7 +30,7 @@ rule train:
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.launcher} {params.command[0]} --shards {input.shards}"
-        " {params.command[1]} {input.texts} --out {output} --state-dir {params.state}"
+        "OMP_NUM_THREADS={threads} {params.launcher} {params.command[0]} --shards {input.shards:q}"
+        " {params.command[1]} {input.texts:q} --out {output:q} --state-dir {params.state:q}"
         " --settings {params.settings:q} --num-workers {resources.num_workers}"
-        " --checkpoint-every {resources.checkpoint_every} > {log} 2>&1"
+        " --checkpoint-every {resources.checkpoint_every} > {log:q} 2>&1"

@@ -47,17 +47,37 @@ def test_dataset_backend_keeps_shard_captions_and_skips_unreadable(tmp_path):
     assert [r["key"] for r in table] == ["000", "002"]
     assert table[0] == {"key": "000", "raw": "red star hd", "long": ["A long one.", "Another."], "short": ["A star."]}
     assert table[1]["long"] == [] and table[1]["raw"] == "alt only"
-    assert counts["unreadable"] == 1 and counts["captioned"] == 2
+    assert counts["skipped: unreadable image"] == 1 and counts["captioned"] == 2
     meta = read_parquet_metadata(tmp_path / "out.parquet")
-    assert meta["counts"]["unreadable"] == 1 and meta["skipped"] == ["001"] and meta["model"] is None
+    assert meta["counts"]["skipped: unreadable image"] == 1 and meta["skipped"] == {"001": "unreadable image"}
+    assert meta["model"] is None
     assert not list(tmp_path.glob("*.partial.jsonl"))
 
 
-def test_malformed_caption_json_names_shard_and_key(tmp_path):
-    shard = write_shard(tmp_path / "s.tar", [{"key": "007", "json": {"long": "not a list"}}])
-    with pytest.raises(ValueError, match=r"s.tar:007.json key 'long'"):
-        caption_shard(shard, tmp_path / "out.parquet", settings())
-    assert not (tmp_path / "out.parquet").exists()
+def test_bad_samples_are_skipped_by_reason_and_the_shard_goes_on(tmp_path, capsys):
+    """Malformed JSON, a JSON list, wrong caption types and non-UTF-8 alt-text each cost one sample, named in the log."""
+    import tarfile
+
+    shard = write_shard(tmp_path / "s.tar", [
+        {"key": "007", "json": {"long": "not a list"}}, {"key": "008", "json": ["a", "list"]},
+        {"key": "009", "txt": "fine", "json": {"short": ["ok"]}}])
+    with tarfile.open(shard, "a") as tar:  # members a writer of JSON or UTF-8 would not produce
+        for name, data in (("010.jpg", _jpeg((1, 2, 3))), ("010.txt", b"caf\xe9 latin-1"), ("011.jpg", _jpeg((9, 9, 9))),
+                           ("011.json", b'{"long": ["unterminated'), ("sub/012.b.jpg", _jpeg((50, 0, 0))),
+                           ("other/012.jpg", _jpeg((0, 50, 0)))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    counts = caption_shard(shard, tmp_path / "out.parquet", settings())
+    rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    # webdataset's keys: folders kept (sub/012 and other/012 are two samples), `012.b.jpg` is a jpg of key 012
+    assert [r["key"] for r in rows] == ["009", "sub/012", "other/012"] and rows[0]["short"] == ["ok"]
+    meta = read_parquet_metadata(tmp_path / "out.parquet")
+    assert meta["skipped"] == {"007": "malformed json", "008": "malformed json", "010": "txt not UTF-8",
+                               "011": "malformed json"}
+    assert counts["skipped: malformed json"] == 3 and counts["skipped: txt not UTF-8"] == 1
+    log = capsys.readouterr().err
+    assert "s.tar: 007.json key 'long': expected a list of strings" in log and "010.txt is not UTF-8" in log
 
 
 def test_model_backend_batches_records_provenance_and_skips_bad_images(tmp_path):
@@ -76,9 +96,10 @@ def test_model_backend_batches_records_provenance_and_skips_bad_images(tmp_path)
     assert rows[1]["long"][0] == "Long? r10 #0" and rows[2]["short"] == ["Short? r3 #0"]
     # batches of 2 samples (bad images take their place in a batch but reach no model), long and short per batch
     assert fake.calls == [1, 1, 1, 1, 1, 1]
-    assert counts["unreadable"] == 2 and counts["repeated_key"] == 1 and counts["captioned"] == 3
+    assert counts["skipped: unreadable image"] == 2 and counts["repeated_key"] == 1 and counts["captioned"] == 3
     meta = read_parquet_metadata(tmp_path / "out.parquet")
-    assert meta["model"] == "some/vlm" and meta["revision"] == "abc123" and meta["skipped"] == ["b", "c"]
+    assert meta["model"] == "some/vlm" and meta["revision"] == "abc123"
+    assert meta["skipped"] == {"b": "unreadable image", "c": "unreadable image"}
     assert meta["prompts"]["long"] == {"prompt": "Long?", "count": 2, "max_new_tokens": 256}
     assert meta["sampling"] == {"do_sample": True, "temperature": 0.5, "top_p": 0.8}
 

@@ -2,7 +2,7 @@ import pyarrow as pa
 import pytest
 
 from helpers import write_shard
-from pipeline.data import (atomic_path, expand_shards, iter_shard, read_parquet_metadata, shard_name,
+from pipeline.data import (atomic_path, decode_image, expand_shards, iter_shard, read_parquet_metadata, shard_name,
                            write_parquet)
 
 
@@ -38,3 +38,28 @@ def test_atomic_path_keeps_nothing_on_failure(tmp_path):
 def test_parquet_metadata_round_trip(tmp_path):
     write_parquet(pa.table({"a": [1]}), tmp_path / "t.parquet", {"x": [1, 2]})
     assert read_parquet_metadata(tmp_path / "t.parquet") == {"x": [1, 2]}
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.array([[0, 32768], [65535, 1024]], dtype=np.uint16)).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I")
+    rgb = np.asarray(decode_image(buf.getvalue()))
+    assert rgb[..., 0].tolist() == [[0, 128], [255, 4]] and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_outputs_get_the_umask_mode_not_mkstemps_owner_only(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644

@@ -80,3 +80,25 @@ def test_failed_run_leaves_no_output(tmp_path, captions_file, tiny_llm, tokenize
     with pytest.raises(RuntimeError):
         embed_captions_file(captions_file, tmp_path / "emb.parquet", embedders, ["long"])
     assert list(tmp_path.glob("emb*")) == [] and list(tmp_path.glob(".emb*")) == []
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_a_non_finite_embedding_costs_its_caption_only(tmp_path, captions_file, tiny_llm, tokenizer, monkeypatch):
+    embedders = embedders_for("paper", tiny_llm, tokenizer)
+    encode = embedders["long"].encode
+
+    def second_caption_nan(texts, **kwargs):
+        rows = list(encode(texts, **kwargs))
+        rows[1] = torch.full_like(rows[1], float("nan"))
+        return rows
+
+    monkeypatch.setattr(embedders["long"], "encode", second_caption_nan)
+    out = tmp_path / "emb.parquet"
+    counts = embed_captions_file(captions_file, out, embedders, ["raw", "long"])
+    table, vectors = read_embeddings(out)
+    assert np.isfinite(vectors.astype(np.float32)).all()
+    assert ("a", "long_1") not in set(zip(table.column("key").to_pylist(), table.column("source").to_pylist()))
+    assert {"a long_0", "b long_0"} <= {f"{k} {s}" for k, s in zip(table.column("key").to_pylist(),
+                                                                      table.column("source").to_pylist())}
+    assert counts["non_finite"] == 1
+    assert read_parquet_metadata(out)["skipped"] == {"a long_1": "non-finite embedding"}

@@ -1,6 +1,7 @@
 """The Snakemake workflow: lint, config validation, the real config's dry run from the repository root, the demo DAG
 end to end (small), and which rules a change of each kind of setting reruns."""
 
+import io
 import json
 import os
 import re
@@ -8,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -191,6 +193,13 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     assert "flame (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
     assert "## Per language (image_retrieval_recall@1)" in report and "| xm3600 | de |" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
+    # provenance: every stage's output says what made it; the report lists the models' and evaluations'
+    from pipeline.data import read_parquet_metadata
+
+    for stage in ("caption", "embed"):
+        found = read_parquet_metadata(tmp_path / "results" / "demo" / stage / "shard-00000.parquet")["provenance"]
+        assert len(found["settings_sha256"]) == 64 and found["torch"] and found["transformers"]
+    assert "## Provenance" in report and "| train flame (settings " in report and "| train clip (settings " in report
     assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
     html = tmp_path / "report.html"
     snakemake("--directory", str(tmp_path), "--configfile", str(cfg), "--report", str(html))
@@ -204,7 +213,9 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
 
     base = yaml.safe_load(cfg.read_text())
     speed_only = {"train": {**base["train"], "execution": {"num_workers": 1, "checkpoint_every": 3}, "threads": 1},
-                  "embed": {**base["embed"], "execution": {"token_budget": 999}}}
+                  "embed": {**base["embed"], "execution": {"token_budget": 999}, "threads": 1},
+                  "caption": {**base["caption"], "execution": {"batch_size": 3}, "threads": 2},
+                  "evaluate": {**base["evaluate"], "execution": {"token_budget": 99, "num_workers": 1}, "threads": 2}}
     assert plan(**speed_only) == {}
     # a shared setting retrains both models; a FLAME-only one FLAME; a baseline one the baseline
     benchmarks = sum(len(spec.get("languages", ["en"])) for spec in base["evaluate"]["benchmarks"].values())
@@ -216,8 +227,30 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {"train": 1, "evaluate": benchmarks,
                                                                              "report": 1, "all": 1}
     # the text side re-embeds and retrains FLAME only: the baseline reads the captions
-    assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == {
-        "embed": 2, "train": 1, "evaluate": benchmarks, "report": 1, "vocabulary_map": 1, "all": 1}
+    flame_text_side = {"embed": 2, "train": 1, "evaluate": benchmarks, "report": 1, "vocabulary_map": 1, "all": 1}
+    assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == flame_text_side
+    assert plan(embed={**base["embed"], "layer": 2}) == flame_text_side
+    # a shard whose content changed: its own caption and embed jobs, then everything trained on all shards (a touch
+    # alone is not a change: Snakemake compares the checksums it recorded of inputs under 1 MB)
+    shard = tmp_path / "data" / "demo" / "train" / "shard-00001.tar"
+    original = shard.read_bytes()
+    os.utime(shard)
+    assert plan() == {}
+    with tarfile.open(shard, "a") as tar:
+        info = tarfile.TarInfo("extra.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"extra"))
+    assert plan() == {"caption": 1, "embed": 1, "train": 2, "evaluate": 2 * benchmarks, "report": 1,
+                      "vocabulary_map": 1, "all": 1}
+    shard.write_bytes(original)
+    # a release that changes what a stage writes (its OUTPUT_FORMATS number) reruns that stage and what follows
+    (tmp_path / "bump").mkdir()
+    (tmp_path / "bump" / "sitecustomize.py").write_text(
+        "import pipeline.formats\npipeline.formats.OUTPUT_FORMATS['embed'] += 1\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "bump"))
+    bumped = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *run, "--configfile", str(cfg), "-n"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert planned_jobs(bumped.stdout) == flame_text_side
 
     # a benchmark whose data is missing fails alone: the other jobs still run (keep-going in the profile)
     extra = {"broken": {"format": "docci", "path": "nowhere/docci"},
@@ -266,3 +299,32 @@ def test_caption_rule_runs_a_tiny_minicpm_v_and_reruns_when_a_prompt_changes(tmp
 
     assert plan(execution={"batch_size": 1}) == {}
     assert plan(short={"prompt": "One sentence, please."}) == {"caption": 2}
+
+
+def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
+    """A mistyped facet, a layer deeper than the local LLM and a missing benchmark path, each named in the dry run."""
+    cfg = write_config(tmp_path / "c.yaml", embed={"facets": {"long": ["descripton"]}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key embed.facets" in out and "'descripton'" in out
+    vision = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["train"]["vision"]
+    cfg = write_config(tmp_path / "c.yaml", train={"vision": {**vision, "model": "vit_tiny_patch16_2244"}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key train.vision.model" in out and "'vit_tiny_patch16_2244'" in out
+
+    llm = tmp_path / "llm"
+    llm.mkdir()
+    (llm / "config.json").write_text(json.dumps({"num_hidden_layers": 4}))
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       embed={"llm": str(llm), "layer": 5})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key embed.layer: 5, but the LLM at" in out and "has 4 decoder layers" in out
+
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       embed={"llm": str(llm), "layer": 4})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path))
+    assert "evaluate.benchmarks.urban1k.path: /data/eval/Urban1k" in proc.stderr  # a warning: the plan still runs
+    assert planned_jobs(proc.stdout)["embed"] == 1
