@@ -77,8 +77,9 @@ class HFCaptioner:
         if request["count"] == 0:
             return [[] for _ in images]
         text = chat_prompt(self.processor, request["prompt"])
+        # left padding, explicitly: a checkpoint's tokenizer_config.json may say right, which would win otherwise
         inputs = self.processor(text=[text] * len(images), images=[[image] for image in images], padding=True,
-                                return_tensors="pt")
+                                padding_side="left", return_tensors="pt")
         inputs = inputs.to(self.model.device, dtype=self.model.dtype)  # floating tensors only take the dtype
         torch.manual_seed(seed)
         out = self.model.generate(**inputs, **generation_kwargs(request, sampling))

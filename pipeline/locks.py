@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,9 @@ def single_writer(target: str | Path) -> Iterator[None]:
             holder = handle.read().strip() or "another process"
             raise RuntimeError(f"{target} is being written by {holder} (lock {lock}); wait for it to finish or stop "
                                "it: two writers of one output would race") from None
+        except OSError as err:  # a file system without flock (some Lustre mounts): write unguarded, say so
+            print(f"warning: cannot lock {lock} ({err.strerror}); not guarding {target} against a second writer",
+                  file=sys.stderr)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")

@@ -89,8 +89,11 @@ def _check_vision_model():
         raise WorkflowError(f"config key train.vision.model: timm {timm_version} has no model {name!r} (see "
                             "timm.list_models())")
     known.setdefault(timm_version, []).append(name)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(known))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(known))
+    except OSError:  # no writable cache directory: check again next time
+        pass
 
 
 def _warn_missing_benchmarks():

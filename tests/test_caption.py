@@ -208,10 +208,16 @@ def _images() -> list[Image.Image]:
     return [Image.effect_noise(size, 60 + 30 * i).convert("RGB") for i, size in enumerate(sizes)]
 
 
-def test_hf_backend_greedy_batch_equals_one_image_at_a_time(tiny_vlm):
+def test_hf_backend_greedy_batch_equals_one_image_at_a_time(tiny_vlm, tmp_path):
+    """Even for a checkpoint whose tokenizer config asks for right padding (generation needs left padding)."""
+    import shutil
+
     from pipeline.captioners import HFCaptioner
 
-    captioner = HFCaptioner.load(str(tiny_vlm), device="cpu")
+    checkpoint = shutil.copytree(tiny_vlm, tmp_path / "vlm")
+    tokenizer_config = json.loads((checkpoint / "tokenizer_config.json").read_text())
+    (checkpoint / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "padding_side": "right"}))
+    captioner = HFCaptioner.load(str(checkpoint), device="cpu")
     request, greedy = {"prompt": "Describe this image in detail.", "count": 1, "max_new_tokens": 10}, {
         "do_sample": False}
     images = _images()

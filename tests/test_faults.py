@@ -111,3 +111,15 @@ def test_a_path_with_a_space_a_quote_and_a_command_substitution_runs_and_execute
     raw_facets = {f for f, s in zip(embeddings.column("facet").to_pylist(), embeddings.column("source").to_pylist())
                   if s == "raw"}
     assert raw_facets == {suffix}  # one facet, the quote and the comma intact
+
+
+def test_a_file_system_without_flock_writes_unguarded_with_a_warning(tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    def no_flock(*args):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with single_writer(tmp_path / "out.parquet"):
+        (tmp_path / "out.parquet").write_text("x")
+    assert "cannot lock" in capsys.readouterr().err and (tmp_path / "out.parquet").exists()
