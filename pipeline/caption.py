@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 from tqdm import tqdm
 
-from pipeline.data import BadSample, decode_image, iter_shard, write_parquet
+from pipeline.data import BadSample, decode_image, file_identity, iter_shard, write_parquet
 from pipeline.provenance import provenance
 from pipeline.settings import as_json
 
@@ -74,10 +74,9 @@ def _sample_record(sample, model_backend: bool) -> tuple[dict, object]:
 
 
 def fingerprint(settings: dict, shard: Path) -> str:
-    """What a partial file belongs to: the settings and the shard's size and modification time."""
-    stat = shard.stat()
-    return hashlib.sha256(f"{as_json(settings)}|{shard.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
-                          ).hexdigest()[:16]
+    """What a partial file belongs to: the settings and the shard (its path, size and modification time)."""
+    document = {"settings": settings, "shard": str(shard.resolve()), **file_identity(shard)}
+    return hashlib.sha256(as_json(document).encode()).hexdigest()[:16]
 
 
 class PartialCaptions:
@@ -155,8 +154,10 @@ def caption_shard(shard: Path, out: Path, settings: dict, state_dir: Path | None
             seed = batch_seed(settings["seed"], rows[0][0]["key"])
             images = [image for _, image in rows]
             for kind in KINDS:
-                for (record, _), captions in zip(rows, captioner.caption(images, settings[kind],
-                                                                         settings["sampling"], seed)):
+                request = settings[kind]
+                generated = (captioner.caption(images, request, settings["sampling"], seed) if request["count"]
+                             else [[] for _ in rows])
+                for (record, _), captions in zip(rows, generated):
                     record[kind] = captions
         partial.append([record for record, _ in pending])
         done.update((record["key"], record) for record, _ in pending)

@@ -4,7 +4,8 @@ Every captioner has ``commit`` (the hub commit loaded, None for a local director
 ``caption(images, request, sampling, seed) -> list[list[str]]``: for each PIL image, the
 ``request["count"]`` captions generated for the user turn ``request["prompt"]`` (at most
 ``request["max_new_tokens"]`` new tokens each), greedy or sampled as ``sampling`` says (``do_sample``,
-``temperature``, ``top_p``), sampling seeded by ``seed``.
+``temperature``, ``top_p``), sampling seeded by ``seed``; ``count`` is at least 1 (the caption stage asks for no
+kind of which no caption is wanted).
 
 ``hf``
     Any transformers image-text-to-text model (``AutoProcessor`` + ``AutoModelForImageTextToText``): MiniCPM-V 4.x
@@ -55,10 +56,8 @@ class HFCaptioner:
     def __init__(self, model, processor):
         self.model, self.processor = model, processor
         self.commit = getattr(model.config, "_commit_hash", None)  # the hub commit that was loaded, if any
-        tokenizer = processor.tokenizer
-        tokenizer.padding_side = "left"  # generation appends to the right end of every row
         if model.generation_config.pad_token_id is None:
-            model.generation_config.pad_token_id = tokenizer.pad_token_id
+            model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
 
     @classmethod
     def load(cls, model_id: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
@@ -74,10 +73,9 @@ class HFCaptioner:
 
     @torch.inference_mode()
     def caption(self, images: list[Image.Image], request: dict, sampling: dict, seed: int) -> list[list[str]]:
-        if request["count"] == 0:
-            return [[] for _ in images]
         text = chat_prompt(self.processor, request["prompt"])
-        # left padding, explicitly: a checkpoint's tokenizer_config.json may say right, which would win otherwise
+        # generation appends to the right end of every row: left padding, explicitly (a checkpoint's
+        # tokenizer_config.json may say right, which would win otherwise)
         inputs = self.processor(text=[text] * len(images), images=[[image] for image in images], padding=True,
                                 padding_side="left", return_tensors="pt")
         inputs = inputs.to(self.model.device, dtype=self.model.dtype)  # floating tensors only take the dtype
@@ -144,8 +142,6 @@ class VLLMCaptioner:
         return cls(llm, processor, vllm.SamplingParams)
 
     def caption(self, images: list[Image.Image], request: dict, sampling: dict, seed: int) -> list[list[str]]:
-        if request["count"] == 0:
-            return [[] for _ in images]
         params = self.sampling_params(n=request["count"], max_tokens=request["max_new_tokens"], seed=seed,
                                       temperature=sampling["temperature"] if sampling["do_sample"] else 0.0,
                                       top_p=sampling["top_p"] if sampling["do_sample"] else 1.0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from pipeline.data import read_parquet_metadata, write_json
+from pipeline.data import file_identity, read_parquet_metadata, write_json
 from pipeline.train_data import ShardPair
 
 #: The embeddings metadata that defines what the targets mean; every embeddings file of a run must agree on it.
@@ -31,18 +31,13 @@ KEEP = 2  # newest checkpoints kept
 METRICS_FIELDS = ("step", "epoch", "loss", "lr", "temperature", "images_per_s")
 
 
-def _file_identity(path: Path) -> dict:
-    stat = path.stat()
-    return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
 def fingerprint(settings: dict, pairs: list[ShardPair], processes: int, num_workers: int) -> dict:
     """What a checkpoint must match to be resumed: the settings, the data layout (processes x loader workers) and
     the inputs' content identity (text side from the texts' metadata; sizes and mtimes of every file)."""
     shards = []
     for pair in pairs:
         meta = read_parquet_metadata(pair.texts)
-        shards.append({"tar": _file_identity(pair.tar), "texts": _file_identity(pair.texts),
+        shards.append({"tar": file_identity(pair.tar), "texts": file_identity(pair.texts),
                        "text_side": {key: meta.get(key) for key in TEXT_SIDE_KEYS}})
     return {"settings": settings, "processes": processes, "num_workers": num_workers, "shards": shards}
 

@@ -124,6 +124,12 @@ def shard_name(path: str | Path) -> str:
     return Path(path).name.split(".")[0]
 
 
+def file_identity(path: Path) -> dict:
+    """What tells a changed input file apart cheaply: its name, size and modification time (ns)."""
+    stat = path.stat()
+    return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def current_umask() -> int:
     """The process's umask (read by setting it and setting it back)."""
     mask = os.umask(0o022)

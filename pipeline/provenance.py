@@ -42,8 +42,8 @@ def code_version() -> dict:
             "python": platform.python_version(), **{name: _version(name) for name in LIBRARIES}}
 
 
-def provenance(stage: str, settings_json: str | None = None) -> dict:
+def provenance(stage: str, settings_json: str) -> dict:
     """The ``stage``'s output format version, the SHA-256 of its canonical settings document (``settings_json``) and
     :func:`code_version`."""
-    digest = hashlib.sha256(settings_json.encode()).hexdigest() if settings_json is not None else None
+    digest = hashlib.sha256(settings_json.encode()).hexdigest()
     return {"output_format": OUTPUT_FORMATS[stage], "settings_sha256": digest, **code_version()}

@@ -99,10 +99,10 @@ def _check_vision_model():
 def _warn_missing_benchmarks():
     """Benchmarks whose path is missing now (not written by the demo): their jobs will fail alone (keep-going)."""
     made_here = Path(DEMO["out"]).resolve() if DEMO else None
-    missing = [f"  evaluate.benchmarks.{name}.path: {spec['path']}"
-               for name, spec in config["evaluate"]["benchmarks"].items()
-               if not Path(spec["path"]).expanduser().exists()
-               and (made_here is None or made_here not in Path(spec["path"]).expanduser().resolve().parents)]
+    paths = {name: Path(spec["path"]).expanduser() for name, spec in config["evaluate"]["benchmarks"].items()}
+    missing = [f"  evaluate.benchmarks.{name}.path: {config['evaluate']['benchmarks'][name]['path']}"
+               for name, path in paths.items()
+               if not path.exists() and (made_here is None or made_here not in path.resolve().parents)]
     if missing:
         print("warning: these benchmark paths do not exist; their evaluate jobs will fail, the others still run:\n"
               + "\n".join(missing), file=sys.stderr)

@@ -55,16 +55,17 @@ def test_dataset_backend_keeps_shard_captions_and_skips_unreadable(tmp_path):
 
 
 def test_bad_samples_are_skipped_by_reason_and_the_shard_goes_on(tmp_path, capsys):
-    """Malformed JSON, a JSON list, wrong caption types and non-UTF-8 alt-text each cost one sample, named in the log."""
+    """Malformed JSON, a JSON list, wrong caption types and non-UTF-8 alt-text each cost one sample, named in the
+    log."""
     import tarfile
 
     shard = write_shard(tmp_path / "s.tar", [
         {"key": "007", "json": {"long": "not a list"}}, {"key": "008", "json": ["a", "list"]},
         {"key": "009", "txt": "fine", "json": {"short": ["ok"]}}])
     with tarfile.open(shard, "a") as tar:  # members a writer of JSON or UTF-8 would not produce
-        for name, data in (("010.jpg", _jpeg((1, 2, 3))), ("010.txt", b"caf\xe9 latin-1"), ("011.jpg", _jpeg((9, 9, 9))),
-                           ("011.json", b'{"long": ["unterminated'), ("sub/012.b.jpg", _jpeg((50, 0, 0))),
-                           ("other/012.jpg", _jpeg((0, 50, 0)))):
+        for name, data in (("010.jpg", _jpeg((1, 2, 3))), ("010.txt", b"caf\xe9 latin-1"),
+                           ("011.jpg", _jpeg((9, 9, 9))), ("011.json", b'{"long": ["unterminated'),
+                           ("sub/012.b.jpg", _jpeg((50, 0, 0))), ("other/012.jpg", _jpeg((0, 50, 0)))):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -102,6 +103,16 @@ def test_model_backend_batches_records_provenance_and_skips_bad_images(tmp_path)
     assert meta["skipped"] == {"b": "unreadable image", "c": "unreadable image"}
     assert meta["prompts"]["long"] == {"prompt": "Long?", "count": 2, "max_new_tokens": 256}
     assert meta["sampling"] == {"do_sample": True, "temperature": 0.5, "top_p": 0.8}
+
+
+def test_a_kind_with_count_zero_reaches_no_model(tmp_path):
+    shard = write_shard(tmp_path / "s.tar", [{"key": f"k{i}", "color": (i * 40, 0, 0)} for i in range(3)])
+    fake = ColourCaptioner()
+    caption_shard(shard, tmp_path / "out.parquet", settings(backend="hf", model="m", short={"prompt": "S", "count": 0}),
+                  batch_size=2, captioner=fake)
+    rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [r["short"] for r in rows] == [[], [], []] and all(len(r["long"]) == 1 for r in rows)
+    assert fake.calls == [2, 1]  # long captions only
 
 
 def test_partial_file_resumes_finished_keys_and_drops_a_cut_line(tmp_path):
