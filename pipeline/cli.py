@@ -46,13 +46,17 @@ CLIP_SETTINGS_HELP = ("the CLIP baseline settings: inline JSON/YAML or a .yaml/.
                       "schema's defaults.")
 
 
-def read_document(text: str) -> dict:
+def read_document(text: str, expected: type = dict) -> dict | list:
     from pipeline.settings import read_document as read
 
     try:
-        return read(text)
+        return read(text, expected)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def read_claims(text: str) -> list:
+    return read_document(text, list)
 
 
 def cmd_demo_data(args) -> None:
@@ -71,6 +75,20 @@ def cmd_tiny_llm(args) -> None:
                         hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
                         num_kv_heads=args.kv_heads)
     print(f"tiny {args.arch} LLM written to {out}")
+
+
+def cmd_demo_llm(args) -> None:
+    from pipeline.demo.llm import build_demo_llm
+    from pipeline.demo.llm_settings import PretrainSettings
+
+    settings = PretrainSettings(seed=args.seed, corpus_size=args.corpus_size, validation_size=args.validation_size,
+                                steps=args.steps, batch_size=args.batch_size, lr=args.lr, arch=args.arch,
+                                vocab_size=args.vocab_size, hidden_size=args.hidden_size, layers=args.layers,
+                                heads=args.heads, kv_heads=args.kv_heads)
+    report = build_demo_llm(args.out, settings)
+    accuracy = {name: by_lang["all"] for name, by_lang in report["validation_accuracy"].items()}
+    print(json.dumps({"out": str(args.out), "validation_accuracy": accuracy, "chance": report["chance"],
+                      "seconds": report["seconds"]}, indent=2))
 
 
 def cmd_tiny_vlm(args) -> None:
@@ -219,11 +237,27 @@ def cmd_vocab_map(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from pipeline.claims import Claim
     from pipeline.report import write_report
+    from pipeline.settings import validate_document
 
-    path = write_report(args.results, args.out_dir, args.title)
+    claims = [Claim(**validate_document("claim", item, f"--claims item {i}")) for i, item in enumerate(args.claims)]
+    path = write_report(args.results, args.out_dir, args.title, claims)
     print(path.read_text(encoding="utf-8"))
     print(f"report written to {path}")
+
+
+def add_llm_shape_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of a tiny LLM's architecture and size (defaults: the demo LLM's)."""
+    from pipeline.demo.llm_settings import PretrainSettings
+
+    defaults = PretrainSettings()
+    p.add_argument("--arch", default=defaults.arch, choices=["mistral", "llama", "qwen2"], help="architecture")
+    p.add_argument("--vocab-size", type=int, default=defaults.vocab_size, help="tokenizer vocabulary size")
+    p.add_argument("--hidden-size", type=int, default=defaults.hidden_size, help="hidden size D (the embedding width)")
+    p.add_argument("--layers", type=int, default=defaults.layers, help="decoder layers")
+    p.add_argument("--heads", type=int, default=defaults.heads, help="attention heads")
+    p.add_argument("--kv-heads", type=int, default=defaults.kv_heads, help="key/value heads (GQA)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,14 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
                                    "causal LM as a Hugging Face directory loadable with from_pretrained.")
     p.add_argument("out", type=Path, help="output directory")
     p.add_argument("--corpus", type=Path, required=True, help="text file, one training text per line")
-    p.add_argument("--arch", default="mistral", choices=["mistral", "llama", "qwen2"], help="architecture")
-    p.add_argument("--vocab-size", type=int, default=2048, help="tokenizer vocabulary size")
-    p.add_argument("--hidden-size", type=int, default=128, help="hidden size D (the embedding width)")
-    p.add_argument("--layers", type=int, default=4, help="decoder layers")
-    p.add_argument("--heads", type=int, default=4, help="attention heads")
-    p.add_argument("--kv-heads", type=int, default=2, help="key/value heads (GQA)")
+    add_llm_shape_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     p.set_defaults(func=cmd_tiny_llm)
+
+    from pipeline.demo.llm_settings import PretrainSettings
+
+    p = sub.add_parser("demo-llm", formatter_class=fmt, help="pre-train the demo's tiny LLM on the demo language",
+                       description="Train a byte-level BPE tokenizer and a tiny causal LM on captions of the demo's "
+                                   "scene grammar (all demo languages, drawn on a stream no demo image or "
+                                   "evaluation set uses) and their nine facet prompts with one-word answers, then "
+                                   "save it as a Hugging Face directory with pretraining.json (validation accuracy "
+                                   "of the facet answers per language, chance levels, losses).")
+    p.add_argument("out", type=Path, help="output directory")
+    defaults = PretrainSettings()
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the corpus, initialisation and batches")
+    p.add_argument("--corpus-size", type=int, default=defaults.corpus_size, help="pre-training captions")
+    p.add_argument("--validation-size", type=int, default=defaults.validation_size,
+                   help="held-out captions for the accuracy check")
+    p.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="captions per step (9 facets each)")
+    p.add_argument("--lr", type=float, default=defaults.lr, help="peak AdamW learning rate")
+    add_llm_shape_arguments(p)
+    p.set_defaults(func=cmd_demo_llm)
 
     p = sub.add_parser("tiny-vlm", formatter_class=fmt, help="build a tiny MiniCPM-V captioner (random weights)",
                        description="Write a Hugging Face directory (processor with a locally trained tokenizer, "
@@ -376,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=Path, nargs="+", help="evaluation .json files")
     p.add_argument("--out-dir", type=Path, required=True, help="report directory")
     p.add_argument("--title", default="FLAME evaluation", help="report title")
+    p.add_argument("--claims", type=read_claims, default=[], metavar="JSON|FILE",
+                   help='claims to check (a JSON/YAML list, inline or a file), e.g. \'[{"claim": "FLAME beats CLIP '
+                        'on long captions", "metric": "image_retrieval_recall@1", "benchmarks": ["urban1k"], '
+                        '"model": "flame", "baseline": "clip"}]\'')
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -74,7 +74,7 @@ class _Tokenized:
         return [len(self.prefix) + len(s) for s in self.suffixes]
 
 
-def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     shortest = min(len(r) for r in rows)
     for i in range(shortest):
         if any(r[i] != rows[0][i] for r in rows[1:]):
@@ -82,7 +82,7 @@ def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     return shortest
 
 
-def _pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token rows: ``(ids, mask)``, both ``[len(rows), max_len]`` (mask 1 = real token)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -97,6 +97,26 @@ def _last_token_states(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     """``hidden[i, last real token of row i]``: ``[rows, T, D] -> [rows, D]`` (right padding)."""
     last = mask.sum(dim=1) - 1
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def fda_forward(model: nn.Module, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor, suffix_ids: torch.Tensor,
+                suffix_mask: torch.Tensor, k: int) -> tuple:
+    """Facet-decoupled forward pass: ``(prefix_output, suffix_output)`` of ``model`` (a causal LM or its backbone).
+
+    The B right-padded prefixes ``[B, P]`` run once into a KV cache, repeated to ``B*K`` rows; the right-padded
+    suffixes ``[B*K, S]`` (rows ``b*K .. b*K+K-1`` belong to prefix b) run on top of it with position ids restarting at
+    each prefix's length, so every suffix sees exactly what it would see run alone after its prefix. Gradients flow
+    through the cache (used by the demo LLM's pre-training).
+    """
+    cache = DynamicCache(config=model.config)
+    prefix_out = model(input_ids=prefix_ids, attention_mask=prefix_mask, past_key_values=cache, use_cache=True)
+    cache.batch_repeat_interleave(k)  # [B, ...] -> [B*K, ...]
+    prefix_len = prefix_mask.sum(dim=1).repeat_interleave(k)
+    positions = prefix_len[:, None] + torch.arange(suffix_ids.shape[1], device=suffix_ids.device)[None, :]
+    mask = torch.cat([prefix_mask.repeat_interleave(k, dim=0), suffix_mask], dim=1)
+    suffix_out = model(input_ids=suffix_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                       use_cache=True)
+    return prefix_out, suffix_out
 
 
 class FacetEmbedder:
@@ -148,7 +168,7 @@ class FacetEmbedder:
     def _tokenize(self, caption: str) -> _Tokenized:
         *rows, caption_part = self.tokenizer(self.template.prompts(caption)
                                              + [self.template.caption_part(caption)])["input_ids"]
-        shared = min(_common_prefix_length(rows), min(len(r) for r in rows) - 1)  # every suffix keeps >= 1 token
+        shared = min(common_prefix_length(rows), min(len(r) for r in rows) - 1)  # every suffix keeps >= 1 token
         if shared < len(caption_part) - 1:  # the closing quote may merge with what follows it; more may not
             self.stats["prefix_boundary_split"] += 1
         return _Tokenized(prefix=list(rows[0][:shared]), suffixes=[list(r[shared:]) for r in rows])
@@ -184,23 +204,16 @@ class FacetEmbedder:
     # ---- forward passes -----------------------------------------------------------------------------------------
     def _forward_naive(self, items: Sequence[_Tokenized]) -> torch.Tensor:
         rows = [t.prefix + s for t in items for s in t.suffixes]
-        ids, mask = _pad_right(rows, self.pad_id, self.device)
+        ids, mask = pad_right(rows, self.pad_id, self.device)
         hidden = self.backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         return _last_token_states(hidden, mask).view(len(items), self.num_facets, -1)
 
     def _forward_fda(self, items: Sequence[_Tokenized]) -> torch.Tensor:
         k = self.num_facets
-        prefix_ids, prefix_mask = _pad_right([t.prefix for t in items], self.pad_id, self.device)
-        cache = DynamicCache(config=self.backbone.config)
-        self.backbone(input_ids=prefix_ids, attention_mask=prefix_mask, past_key_values=cache, use_cache=True)
-        cache.batch_repeat_interleave(k)  # [B, ...] -> [B*K, ...], caption b's rows b*K .. b*K+K-1
-        suffix_ids, suffix_mask = _pad_right([s for t in items for s in t.suffixes], self.pad_id, self.device)
-        prefix_len = prefix_mask.sum(dim=1).repeat_interleave(k)
-        positions = prefix_len[:, None] + torch.arange(suffix_ids.shape[1], device=self.device)[None, :]
-        mask = torch.cat([prefix_mask.repeat_interleave(k, dim=0), suffix_mask], dim=1)
-        hidden = self.backbone(input_ids=suffix_ids, attention_mask=mask, position_ids=positions,
-                               past_key_values=cache, use_cache=True).last_hidden_state
-        return _last_token_states(hidden, suffix_mask).view(len(items), k, -1)
+        prefix_ids, prefix_mask = pad_right([t.prefix for t in items], self.pad_id, self.device)
+        suffix_ids, suffix_mask = pad_right([s for t in items for s in t.suffixes], self.pad_id, self.device)
+        _, out = fda_forward(self.backbone, prefix_ids, prefix_mask, suffix_ids, suffix_mask, k)
+        return _last_token_states(out.last_hidden_state, suffix_mask).view(len(items), k, -1)
 
     @torch.inference_mode()
     def encode(self, captions: Sequence[str], progress: ProgressFn | None = None) -> torch.Tensor:

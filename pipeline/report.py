@@ -1,31 +1,18 @@
 """Report: the evaluation JSON files (CLIP_benchmark format) as one Markdown table with the models side by side
-(FLAME, and the CLIP baseline when it was trained), a per-language table, one long-format CSV, a grouped bar chart
-of the headline metrics and recall@k curves."""
+(FLAME, its ablations and the CLIP baseline when they were trained), the config's claims checked, a per-language
+table, one long-format CSV, a grouped bar chart of the headline metrics and recall@k curves."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.claims import Claim, check_claims, claims_section
 from pipeline.data import atomic_path
-
-
-def load_results(paths: list[Path]) -> list[dict]:
-    """The evaluation results, in the order given."""
-    results = []
-    for path in paths:
-        result = json.loads(path.read_text(encoding="utf-8"))
-        for key in ("dataset", "task", "metrics"):
-            if key not in result:
-                raise ValueError(f"{path}: not an evaluation result (no key {key!r})")
-        results.append(result)
-    return results
-
-
-def _model(result: dict) -> str:
-    return result.get("model_kind", "flame")
+from pipeline.results import load_results, model_name
 
 
 Row = tuple[str, str, str, str]  # (dataset, language, task, metric)
@@ -36,10 +23,10 @@ def side_by_side(results: list[dict]) -> tuple[list[str], dict[Row, dict[str, fl
     models: dict[str, None] = {}
     rows: dict[Row, dict[str, float]] = {}
     for result in results:
-        models[_model(result)] = None
+        models[model_name(result)] = None
         for metric, value in result["metrics"].items():
             key = (result["dataset"], result.get("language", "en"), result["task"], metric)
-            rows.setdefault(key, {})[_model(result)] = value
+            rows.setdefault(key, {})[model_name(result)] = value
     return list(models), rows
 
 
@@ -116,7 +103,7 @@ def plot_recall_curves(results: list[dict], path: Path) -> None:
     columns = min(4, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
-    colours = {model: f"C{i}" for i, model in enumerate(dict.fromkeys(_model(r) for r in retrieval))}
+    colours = {model: f"C{i}" for i, model in enumerate(dict.fromkeys(model_name(r) for r in retrieval))}
     for ax, (dataset, language) in zip(axes.flat, panels):
         for result in (r for r in retrieval if (r["dataset"], r.get("language", "en")) == (dataset, language)):
             for direction, style, label in (("image_retrieval", "-", "text→image"),
@@ -124,7 +111,7 @@ def plot_recall_curves(results: list[dict], path: Path) -> None:
                 points = sorted((int(m.split("@")[1]), v) for m, v in result["metrics"].items()
                                 if m.startswith(f"{direction}_recall@"))
                 ax.plot([k for k, _ in points], [100 * v for _, v in points], style, marker="o",
-                        color=colours[_model(result)], label=f"{_model(result)} {label}")
+                        color=colours[model_name(result)], label=f"{model_name(result)} {label}")
         ax.set_title(f"{dataset} ({language})", fontsize=9)
         ax.set_xlabel("k")
         ax.set_ylabel("recall@k (%)")
@@ -145,7 +132,7 @@ def provenance_table(results: list[dict]) -> str:
 
     columns = ("git_commit", "flame_pipeline", "torch", "transformers", "timm", "open_clip_torch")
     rows = []
-    for model, result in {_model(r): r for r in results}.items():
+    for model, result in {model_name(r): r for r in results}.items():
         summary = Path(result["model"]) / "train_summary.json"
         if summary.is_file():
             found = json.loads(summary.read_text(encoding="utf-8")).get("provenance") or {}
@@ -157,9 +144,9 @@ def provenance_table(results: list[dict]) -> str:
     return "## Provenance\n\n" + "\n".join(lines) + "\n"
 
 
-def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
-    """Write ``report.md``, ``results.csv``, ``results.png`` and ``recall_curves.png`` into ``out_dir``; returns the
-    Markdown path."""
+def write_report(paths: list[Path], out_dir: Path, title: str, claims: Sequence[Claim] = ()) -> Path:
+    """Write ``report.md`` (with ``claims`` checked), ``results.csv``, ``results.png`` and ``recall_curves.png``
+    into ``out_dir``; returns the Markdown path."""
     results = load_results(paths)
     plot_results(results, out_dir / "results.png")
     plot_recall_curves(results, out_dir / "recall_curves.png")
@@ -168,14 +155,15 @@ def write_report(paths: list[Path], out_dir: Path, title: str) -> Path:
     writer.writerow(["model", "dataset", "language", "task", "metric", "value"])
     for result in results:
         for metric, value in result["metrics"].items():
-            writer.writerow([_model(result), result["dataset"], result.get("language", "en"), result["task"], metric,
-                             value])
+            writer.writerow([model_name(result), result["dataset"], result.get("language", "en"), result["task"],
+                             metric, value])
     with atomic_path(out_dir / "results.csv") as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    sources = "\n".join(f"- {_model(r)}: `{r['model']}`" for r in {_model(r): r for r in results}.values())
+    sources = "\n".join(f"- {model_name(r)}: `{r['model']}`" for r in {model_name(r): r for r in results}.values())
     report = out_dir / "report.md"
     with atomic_path(report) as tmp:
-        tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{language_table(results)}## All results\n\n"
+        tmp.write_text(f"# {title}\n\nModels:\n{sources}\n\n{claims_section(check_claims(claims, results))}"
+                       f"{language_table(results)}## All results\n\n"
                        f"{markdown_table(results)}\n![results](results.png)\n\n![recall@k](recall_curves.png)\n\n"
                        f"{provenance_table(results)}",
                        encoding="utf-8")

@@ -65,16 +65,18 @@ def validate_document(definition: str, document: dict, where: str) -> dict:
     return filled
 
 
-def read_document(text: str) -> dict:
-    """A settings document given on the command line: a path to a YAML/JSON file, or inline JSON/YAML text."""
+def read_document(text: str, expected: type = dict) -> dict | list:
+    """A settings document given on the command line: a path to a YAML/JSON file, or inline JSON/YAML text; a
+    mapping (or a list, with ``expected=list``)."""
     path = Path(text)
     source = path.read_text(encoding="utf-8") if path.suffix in (".yaml", ".yml", ".json") and path.is_file() else text
     try:
         document = yaml.safe_load(source)  # YAML is a superset of JSON
     except yaml.YAMLError as err:
         raise ValueError(f"settings {text[:80]!r}: not valid JSON or YAML ({err})") from err
-    if not isinstance(document, dict):
-        raise ValueError(f"settings {text[:80]!r}: expected a mapping of setting names to values")
+    if not isinstance(document, expected):
+        what = "a mapping of setting names to values" if expected is dict else "a list"
+        raise ValueError(f"settings {text[:80]!r}: expected {what}")
     return document
 
 

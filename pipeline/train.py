@@ -70,6 +70,7 @@ class FlameSettings(TrainSettings):
     loss: str
     positives: int
     projector: str
+    facets: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,18 @@ def _check_text_side(pairs: list[ShardPair], sources: list[str]) -> dict:
     return first
 
 
+def _check_facets(chosen: list[str] | None, embedded: tuple[str, ...], sources: list[str]) -> tuple[str, ...]:
+    """The facets FLAME trains on, in embedding order: ``chosen`` (all ``embedded`` when None); raises naming a chosen
+    facet the embeddings of ``sources`` lack."""
+    if chosen is None:
+        return embedded
+    missing = [f for f in chosen if f not in embedded]
+    if missing:
+        raise ValueError(f"train settings key facets: {missing} not among the facets embedded for sources {sources} "
+                         f"({list(embedded)})")
+    return tuple(f for f in embedded if f in chosen)
+
+
 class FlameTask:
     """FLAME: the vision model against precomputed text embeddings, with objective ``settings.loss``; ``meta``: the
     embeddings' text side (their metadata: dim, templates ...)."""
@@ -171,9 +184,9 @@ class FlameTask:
     def __init__(self, settings: FlameSettings, meta: dict):
         self.settings, self.meta = settings, meta
         templates = {s: PromptTemplate.from_description(d) for s, d in self.meta["templates"].items()}
-        slots = (facet_slots(templates, settings.sources) if settings.loss == "info_nce"
-                 else tuple(f"row{r}" for r in range(settings.positives)))
-        self.targets = FacetTargets(settings.sources, settings.loss, slots)
+        facets = _check_facets(settings.facets, facet_slots(templates, settings.sources), settings.sources)
+        slots = (facets if settings.loss == "info_nce" else tuple(f"row{r}" for r in range(settings.positives)))
+        self.targets = FacetTargets(settings.sources, settings.loss, slots, None if settings.facets is None else facets)
 
     def build_model(self) -> FlameVisionModel:
         return FlameVisionModel(self.settings.vision, self.meta["dim"], self.settings.projector, self.settings.loss)

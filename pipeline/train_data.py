@@ -56,17 +56,17 @@ def _source_kind(label: str) -> str:
 
 
 class EmbeddingRows:
-    """One embeddings Parquet file opened for lookups: key -> its rows among ``sources`` as ``(row, caption label,
-    facet)``, and vectors read a row group at a time (rows are in the shard's sample order, so reading a shard in
-    order decodes each row group once)."""
+    """One embeddings Parquet file opened for lookups: key -> its rows among ``sources`` (and of ``facets``, unless
+    None) as ``(row, caption label, facet)``, and vectors read a row group at a time (rows are in the shard's sample
+    order, so reading a shard in order decodes each row group once)."""
 
-    def __init__(self, path: Path, sources: list[str]):
+    def __init__(self, path: Path, sources: list[str], facets: tuple[str, ...] | None = None):
         self.file = pq.ParquetFile(path)
         self.dim = self.file.schema_arrow.field("embedding").type.list_size
         table = self.file.read(columns=["key", "source", "facet"])
         self.rows: dict[str, list[tuple[int, str, str]]] = {}
         for row, (key, label, facet) in enumerate(zip(*(table[c].to_pylist() for c in ("key", "source", "facet")))):
-            if _source_kind(label) in sources:
+            if _source_kind(label) in sources and (facets is None or facet in facets):
                 self.rows.setdefault(key, []).append((row, label, facet))
         sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
         self.group_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
@@ -88,21 +88,23 @@ class FacetTargets:
     ``info_nce``: one caption of the image, uniformly among its captions in ``sources``; its facets fill the slots
     named ``slots`` (facet names), the others are masked. ``sigmoid_multi_positive``: ``len(slots)`` distinct rows
     uniformly among all the image's rows in ``sources`` (all of them, the rest masked, when it has fewer).
-    A target is ``(vectors [S, D] float16, mask [S] bool)``.
+    ``facets`` (None: all) keeps only the rows of those facets. A target is ``(vectors [S, D] float16, mask [S]
+    bool)``.
     """
 
     sources: list[str]
     objective: str
     slots: tuple[str, ...]
+    facets: tuple[str, ...] | None = None
 
     def count(self, path: Path) -> int:
-        """Images of the file with at least one row among the sources."""
-        table = pq.read_table(path, columns=["key", "source"])
-        return len({key for key, label in zip(table["key"].to_pylist(), table["source"].to_pylist())
-                    if _source_kind(label) in self.sources})
+        """Images of the file with at least one row among the sources (and facets)."""
+        table = pq.read_table(path, columns=["key", "source", "facet"])
+        return len({key for key, label, facet in zip(*(table[c].to_pylist() for c in ("key", "source", "facet")))
+                    if _source_kind(label) in self.sources and (self.facets is None or facet in self.facets)})
 
     def open(self, path: Path) -> EmbeddingRows:
-        return EmbeddingRows(path, self.sources)
+        return EmbeddingRows(path, self.sources, self.facets)
 
     def draw(self, table: EmbeddingRows, key: str, rng: random.Random) -> tuple[np.ndarray, np.ndarray] | None:
         rows = table.rows.get(key)

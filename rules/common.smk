@@ -15,7 +15,7 @@ from pipeline.cli import launch_command
 from pipeline.data import expand_shards, shard_name
 from pipeline.formats import OUTPUT_FORMATS
 from pipeline.prompts import text_layout
-from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings
+from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings, validate_document
 
 
 if not config:
@@ -28,9 +28,11 @@ validate(config, str(SCHEMA_PATH))
 RESULTS = config["results"]
 STATE = config["state"]
 DEMO = config.get("demo")
-# The trained models: FLAME, and the open_clip CLIP baseline when the config has a clip_baseline section.
-MODELS = ["flame"] + (["clip"] if "clip_baseline" in config else [])
-# Per model: the `flame` subcommand that trains it and the flag of its per-shard texts.
+# The trained models: FLAME, its ablations (FLAME variants trained from the same embeddings, config section
+# ablations), and the open_clip CLIP baseline when the config has a clip_baseline section.
+ABLATIONS = config.get("ablations", {})
+MODELS = ["flame", *ABLATIONS] + (["clip"] if "clip_baseline" in config else [])
+# Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
 # The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
 VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
@@ -61,6 +63,26 @@ def _check_text_side():
         text_layout(config["embed"]["layout"], config["embed"]["facets"])
     except ValueError as err:
         raise WorkflowError(f"config key embed.facets: {err}") from None
+
+
+def _check_ablations():
+    """Each ablation's training settings (`train:` with its overrides) are valid."""
+    for name, overrides in ABLATIONS.items():
+        try:
+            validate_document("train_settings", {**stage_settings(config["train"]), **overrides}, "config")
+        except ValueError as err:
+            raise WorkflowError(f"config key ablations.{name}: {err}") from None
+
+
+def _check_model_names():
+    """Model names in evaluate.benchmarks.*.models and report.claims are models of the run."""
+    named = [(f"evaluate.benchmarks.{name}.models", model)
+             for name, spec in config["evaluate"]["benchmarks"].items() for model in spec.get("models", [])]
+    named += [(f"report.claims[{i}].{role}", claim[role])
+              for i, claim in enumerate(config.get("report", {}).get("claims", [])) for role in ("model", "baseline")]
+    for key, model in named:
+        if model not in MODELS:
+            raise WorkflowError(f"config key {key}: no model {model!r} in this run (models: {', '.join(MODELS)})")
 
 
 def _check_layer():
@@ -110,6 +132,8 @@ def _warn_missing_benchmarks():
 
 SHARDS = _train_shards()
 _check_text_side()
+_check_ablations()
+_check_model_names()
 _check_layer()
 _check_vision_model()
 if not DEMO:
@@ -118,7 +142,7 @@ _warn_missing_benchmarks()
 
 
 def demo_llm():
-    """The tiny LLM as a DAG input in the demo (built by rule tiny_llm); nothing for a real LLM."""
+    """The demo LLM as a DAG input in the demo (built by rule demo_llm); nothing for a real LLM."""
     return [config["embed"]["llm"]] if DEMO else []
 
 
@@ -138,6 +162,7 @@ def evaluation_results():
         f"{RESULTS}/eval/{model}/{name}/{language}.json"
         for model in MODELS
         for name, spec in config["evaluate"]["benchmarks"].items()
+        if model in spec.get("models", MODELS)
         for language in spec["languages"]
     ]
 
@@ -165,17 +190,25 @@ def settings_json(stage):
     return as_json(stage_settings(config[stage]))
 
 
+def train_command(model):
+    """The `flame` subcommand that trains ``model`` and the flag of its per-shard texts."""
+    return TRAIN_COMMANDS["clip" if model == "clip" else "flame"]
+
+
 def train_texts(wildcards):
     """The per-shard texts a model trains on: FLAME the embeddings, CLIP the captions."""
-    stage = "embed" if wildcards.model == "flame" else "caption"
+    stage = "caption" if wildcards.model == "clip" else "embed"
     return expand(f"{RESULTS}/{stage}/{{shard}}.parquet", shard=SHARDS)
 
 
 def model_settings_json(model):
-    """The settings document of a trained model: FLAME's from `train:`, the baseline's from the keys `train:`
-    shares with it plus `clip_baseline:`; as params they trigger reruns."""
+    """The settings document of a trained model: FLAME's from `train:`, an ablation's from `train:` with its
+    overrides, the baseline's from the keys `train:` shares with it plus `clip_baseline:`; as params they trigger
+    reruns."""
     if model == "flame":
         return settings_json("train")
+    if model in ABLATIONS:
+        return as_json({**stage_settings(config["train"]), **ABLATIONS[model]})
     return as_json(clip_settings(config["train"], config["clip_baseline"]))
 
 

@@ -7,7 +7,6 @@ if DEMO:
         output:
             shards=list(SHARDS.values()),
             manifest=f"{DEMO['out']}/MANIFEST.json",
-            corpus=f"{DEMO['out']}/corpus.txt",
         params:
             out=lambda wildcards, output: Path(output.manifest).parent,
             seed=DEMO["seed"],
@@ -27,22 +26,22 @@ if DEMO:
             " --samples-per-shard {params.per_shard} --eval-size {params.eval_size}"
             " --image-size {params.image_size} > {log:q} 2>&1"
 
-    rule tiny_llm:
-        input:
-            corpus=f"{DEMO['out']}/corpus.txt",
+    rule demo_llm:
         output:
             directory(config["embed"]["llm"]),
         params:
             llm=DEMO["llm"],
         log:
-            f"{RESULTS}/logs/tiny_llm.log",
+            f"{RESULTS}/logs/demo_llm.log",
         benchmark:
-            f"{RESULTS}/benchmarks/tiny_llm.tsv"
-        threads: 1
+            f"{RESULTS}/benchmarks/demo_llm.tsv"
+        threads: DEMO["llm"]["threads"]
         conda:
             "../envs/demo.yaml"
         shell:
-            "flame tiny-llm {output:q} --corpus {input.corpus:q} --arch {params.llm[arch]}"
-            " --vocab-size {params.llm[vocab_size]} --hidden-size {params.llm[hidden_size]}"
+            "OMP_NUM_THREADS={threads} flame demo-llm {output:q} --seed {params.llm[seed]}"
+            " --corpus-size {params.llm[corpus_size]} --validation-size {params.llm[validation_size]}"
+            " --steps {params.llm[steps]} --batch-size {params.llm[batch_size]} --lr {params.llm[lr]}"
+            " --arch {params.llm[arch]} --vocab-size {params.llm[vocab_size]} --hidden-size {params.llm[hidden_size]}"
             " --layers {params.llm[layers]} --heads {params.llm[heads]} --kv-heads {params.llm[kv_heads]}"
-            " --seed {params.llm[seed]} > {log:q} 2>&1"
+            " > {log:q} 2>&1"

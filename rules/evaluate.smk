@@ -48,6 +48,7 @@ rule report:
         curves=report(f"{RESULTS}/report/recall_curves.png", category="Results", labels={"what": "recall@k"}),
     params:
         title=f"FLAME evaluation: {config['name']}",
+        claims=json.dumps(config.get("report", {}).get("claims", [])),
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
@@ -56,7 +57,8 @@ rule report:
     conda:
         "../envs/evaluate.yaml"
     shell:
-        "flame report {input:q} --out-dir \"$(dirname {output.report:q})\" --title {params.title:q} > {log:q} 2>&1"
+        "flame report {input:q} --out-dir \"$(dirname {output.report:q})\" --title {params.title:q}"
+        " --claims {params.claims:q} > {log:q} 2>&1"
 
 
 if config["evaluate"]["vocabulary_images"]:

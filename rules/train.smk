@@ -1,6 +1,7 @@
-# Stage 3: one rule, two models: `flame` (the vision tower + projector against all shards' facet embeddings) and,
-# when the config has a clip_baseline section, `clip` (open_clip's CLIP on the same shards' captions, with the
-# same vision backbone, batch, epochs and schedule). Checkpoints live in the undeclared state directory, so a
+# Stage 3: one rule for every model: `flame` (the vision tower + projector against all shards' facet embeddings),
+# its ablations (config section ablations: `train:` with a few keys changed, e.g. one facet), and, when the config
+# has a clip_baseline section, `clip` (open_clip's CLIP on the same shards' captions, with the same vision backbone,
+# batch, epochs and schedule). Checkpoints live in the undeclared state directory, so a
 # failed or interrupted job resumes mid-epoch instead of starting over; the settings document is the rerun
 # trigger, the execution settings (workers, checkpoint interval) are not.
 
@@ -16,7 +17,7 @@ rule train:
     params:
         settings=lambda wc: model_settings_json(wc.model),
         output_format=OUTPUT_FORMATS["train"],
-        command=lambda wc: TRAIN_COMMANDS[wc.model],
+        command=lambda wc: train_command(wc.model),
         state=lambda wc: f"{STATE}/train/{wc.model}",
         launcher=train_launcher(config["train"]["resources"]),
     log:

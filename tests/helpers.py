@@ -1,9 +1,13 @@
-"""Small builders for tests: webdataset shards and captions tables written by hand, independent of the demo."""
+"""Small builders for tests: webdataset shards and captions tables written by hand, independent of the demo; running
+the workflow."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -78,3 +82,28 @@ def write_training_pairs(root: Path, sizes=(16, 16), no_embedding=(), unreadable
                       row_group_bytes=256)
         pairs.append((tar, parquet))
     return pairs
+
+
+#: demo.llm overrides that make the demo LLM's pre-training take seconds: for tests of the plumbing, not of learning
+QUICK_LLM = {"corpus_size": 40, "validation_size": 10, "steps": 2, "batch_size": 2}
+
+
+def shrink_demo(config: dict, **sizes) -> dict:
+    """``config`` (a parsed demo config) with the demo's sizes replaced by ``sizes`` and a quick demo LLM."""
+    config["demo"].update(sizes)
+    config["demo"]["llm"].update(QUICK_LLM)
+    return config
+
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake(*args, cwd=REPO, check=True, timeout=1500):
+    """Run the workflow's Snakemake with ``args``; raises with the output's tail unless it succeeds (``check``)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc

@@ -5,7 +5,8 @@ import pytest
 
 from pipeline.cli import build_parser, main
 
-STAGES = ["demo-data", "tiny-llm", "caption", "embed", "train", "train-clip", "evaluate", "report", "vocab-map"]
+STAGES = ["demo-data", "demo-llm", "tiny-llm", "caption", "embed", "train", "train-clip", "evaluate", "report",
+          "vocab-map"]
 
 
 def test_every_stage_has_a_subcommand_with_help(capsys):

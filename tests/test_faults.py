@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from helpers import write_shard
+from helpers import shrink_demo, write_shard
 from pipeline.locks import single_writer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def test_a_path_with_a_space_a_quote_and_a_command_substitution_runs_and_execute
     weird = tmp_path / "it's a $(touch PWNED) dir"
     weird.mkdir()
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    config["demo"].update(train_shards=1, samples_per_shard=6, eval_size=12, out=str(weird / "data"))
+    shrink_demo(config, train_shards=1, samples_per_shard=6, eval_size=12, out=str(weird / "data"))
     # absolute paths, so the folder's name reaches every shell command
     config.update(results=str(weird / "results"), state=str(weird / "state"))
     config["embed"]["llm"] = str(weird / "models" / "tiny-llm")

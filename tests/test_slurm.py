@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from helpers import shrink_demo
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PACKAGES = ("slurm-wlm", "munge")
@@ -131,11 +133,12 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 def _small_demo(path: Path) -> Path:
     """The demo, shrunk to ten jobs: two shards, one benchmark, FLAME only."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    config["demo"].update(train_shards=2, samples_per_shard=8, eval_size=12)
+    shrink_demo(config, train_shards=2, samples_per_shard=8, eval_size=12)
     config["train"].update(epochs=1, batch_size=8)
     config["evaluate"]["benchmarks"] = {"urban1k": config["evaluate"]["benchmarks"]["urban1k"]}
     config["evaluate"]["vocabulary_images"] = []
-    del config["clip_baseline"]
+    for section in ("clip_baseline", "ablations", "report"):
+        del config[section]
     path.write_text(yaml.safe_dump(config))
     return path
 

@@ -223,6 +223,30 @@ def test_embeddings_of_another_text_side_or_without_a_training_source_are_refuse
         train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(sources=["raw", "long"]), run)
 
 
+def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
+    """`facets: [b]` (an ablation's one-prompt model): each image's target is its `b` row alone, the epoch counts the
+    same images, and a facet the embeddings lack is refused naming it."""
+    import pyarrow.parquet as pq
+
+    from pipeline.train_data import FacetTargets
+
+    raw = write_training_pairs(tmp_path)
+    table = pq.read_table(raw[0][1]).to_pylist()
+    targets = FacetTargets(["raw"], "info_nce", ("b",), ("b",))
+    rows = targets.open(raw[0][1])
+    for key in ("0000", "0003"):
+        vectors, mask = targets.draw(rows, key, random.Random(0))
+        expected = next(r["embedding"] for r in table if r["key"] == key and r["facet"] == "b")
+        assert mask.tolist() == [True] and np.allclose(vectors[0], np.array(expected, np.float16))
+    assert targets.count(raw[0][1]) == FacetTargets(["raw"], "info_nce", ("a", "b")).count(raw[0][1]) == 16
+    run = TrainExecution(num_workers=0, checkpoint_every=100)
+    summary = train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(facets=["b"]), run)
+    assert summary["settings"]["facets"] == ["b"] and summary["images_with_texts"] == 32
+    refused = r"key facets: \['c'\] not among the facets embedded for sources \['raw'\] \(\['a', 'b'\]\)"
+    with pytest.raises(ValueError, match=refused):
+        train(pairs_of(raw), tmp_path / "m2", tmp_path / "s2", settings(facets=["c"]), run)
+
+
 COLOR_WORDS = ["red", "green", "blue", "yellow"]
 
 

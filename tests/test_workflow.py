@@ -15,18 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-
-
-def snakemake(*args, cwd=REPO, check=True):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=1500)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
-
+from helpers import REPO, SNAKEMAKE, shrink_demo, snakemake
 
 def planned_jobs(output: str) -> dict[str, int]:
     """Rule -> job count from the "Job stats" table of a dry run ({} when there is nothing to do)."""
@@ -36,6 +25,8 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 def write_config(path: Path, base: str = "demo.yaml", **sections) -> Path:
     config = yaml.safe_load((REPO / "config" / base).read_text())
+    if "demo" in sections:
+        shrink_demo(config, **sections.pop("demo"))
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key].update(value)
@@ -190,7 +181,8 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
                  "linear_probe"):
         assert f"| {name} |" in report
     assert "| sugar_crepe | en | image_caption_selection | acc_swap_att |" in report
-    assert "flame (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
+    assert "flame (%) | flame_single (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
+    assert "## Claims" in report and "claims held." in report
     assert "## Per language (image_retrieval_recall@1)" in report and "| xm3600 | de |" in report
     assert "image_retrieval_recall@1" in report and "acc1" in report
     # provenance: every stage's output says what made it; the report lists the models' and evaluations'
@@ -217,17 +209,23 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
                   "caption": {**base["caption"], "execution": {"batch_size": 3}, "threads": 2},
                   "evaluate": {**base["evaluate"], "execution": {"token_budget": 99, "num_workers": 1}, "threads": 2}}
     assert plan(**speed_only) == {}
-    # a shared setting retrains both models; a FLAME-only one FLAME; a baseline one the baseline
-    benchmarks = sum(len(spec.get("languages", ["en"])) for spec in base["evaluate"]["benchmarks"].values())
-    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 2, "evaluate": 2 * benchmarks, "report": 1,
-                                                         "vocabulary_map": 1, "all": 1}
-    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {"train": 1, "evaluate": benchmarks,
-                                                                              "report": 1, "vocabulary_map": 1,
-                                                                              "all": 1}
-    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {"train": 1, "evaluate": benchmarks,
-                                                                             "report": 1, "all": 1}
-    # the text side re-embeds and retrains FLAME only: the baseline reads the captions
-    flame_text_side = {"embed": 2, "train": 1, "evaluate": benchmarks, "report": 1, "vocabulary_map": 1, "all": 1}
+    # a shared setting retrains every model; a FLAME-only one FLAME and its ablation; a baseline one the baseline
+    def evaluations(*models):
+        return sum(len(spec.get("languages", ["en"])) for model in models
+                   for spec in base["evaluate"]["benchmarks"].values() if model in spec.get("models", [model]))
+
+    flames = ("flame", "flame_single")
+    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 3, "evaluate": evaluations(*flames, "clip"),
+                                                         "report": 1, "vocabulary_map": 1, "all": 1}
+    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {
+        "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1, "all": 1}
+    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {
+        "train": 1, "evaluate": evaluations("clip"), "report": 1, "all": 1}
+    assert plan(ablations={"flame_single": {"facets": ["main_category"]}}) == {
+        "train": 1, "evaluate": evaluations("flame_single"), "report": 1, "all": 1}
+    # the text side re-embeds and retrains FLAME and its ablation only: the baseline reads the captions
+    flame_text_side = {"embed": 2, "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1,
+                       "all": 1}
     assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == flame_text_side
     assert plan(embed={**base["embed"], "layer": 2}) == flame_text_side
     # a shard whose content changed: its own caption and embed jobs, then everything trained on all shards (a touch
@@ -240,7 +238,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         info = tarfile.TarInfo("extra.txt")
         info.size = 5
         tar.addfile(info, io.BytesIO(b"extra"))
-    assert plan() == {"caption": 1, "embed": 1, "train": 2, "evaluate": 2 * benchmarks, "report": 1,
+    assert plan() == {"caption": 1, "embed": 1, "train": 3, "evaluate": evaluations(*flames, "clip"), "report": 1,
                       "vocabulary_map": 1, "all": 1}
     shard.write_bytes(original)
     # a release that changes what a stage writes (its OUTPUT_FORMATS number) reruns that stage and what follows
@@ -259,7 +257,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         **base, "evaluate": {**base["evaluate"], "benchmarks": {**base["evaluate"]["benchmarks"], **extra}}})
     proc = snakemake(*run, "--configfile", str(broken), check=False)
     assert proc.returncode != 0
-    for model in ("flame", "clip"):
+    for model in ("flame", "flame_single", "clip"):
         assert (tmp_path / "results" / "demo" / "eval" / model / "urban_again" / "en.json").exists()
         assert not (tmp_path / "results" / "demo" / "eval" / model / "broken" / "en.json").exists()
         log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken" / "en.log").read_text()
@@ -312,6 +310,16 @@ def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "config key train.vision.model" in out and "'vit_tiny_patch16_2244'" in out
+    cfg = write_config(tmp_path / "c.yaml", ablations={"flame_single": {"loss": "info_nce_typo"}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key ablations.flame_single" in out and "info_nce_typo" in out
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["report"]["claims"][0]["baseline"] = "clpi"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key report.claims[0].baseline: no model 'clpi'" in out
 
     llm = tmp_path / "llm"
     llm.mkdir()

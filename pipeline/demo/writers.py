@@ -45,8 +45,9 @@
     ``LANGUAGES``, two short captions per language; the tokenized variants
     are the captions with words and punctuation separated by spaces.
 ``corpus.txt``
-    Every caption string written above (alt-texts, long and short captions in
-    all languages), one per line, for tokenizer training.
+    Every caption of the training samples (alt-texts, long and short captions in
+    all languages), one per line, for training a tokenizer (``flame tiny-llm``,
+    ``flame tiny-vlm``); no evaluation caption is in it.
 ``MANIFEST.json``
     Seed, arguments, counts and every other file's path, size and SHA-256.
 
@@ -215,7 +216,7 @@ def _eval_scene(seed: int, name: str, index: int, main_shape: str | None = None)
     return sample_scene(rng, main_shape), rng
 
 
-def _write_urban1k(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_urban1k(root: Path, seed: int, count: int, image_size: int) -> int:
     """Urban-1k: ``image/{i}.jpg`` with one long caption in ``caption/{i}.txt``."""
     (root / "image").mkdir(parents=True)
     (root / "caption").mkdir()
@@ -224,24 +225,22 @@ def _write_urban1k(root: Path, seed: int, count: int, image_size: int, corpus: l
         caption = long_caption(scene, rng)
         (root / "image" / f"{i}.jpg").write_bytes(_jpeg(render(scene, image_size)))
         (root / "caption" / f"{i}.txt").write_text(caption, encoding="utf-8")
-        corpus.append(caption)
     return count
 
 
-def _long_items(seed: int, name: str, count: int, image_size: int, corpus: list[str]) -> Iterator[tuple[bytes, str]]:
+def _long_items(seed: int, name: str, count: int, image_size: int) -> Iterator[tuple[bytes, str]]:
     """``count`` held-out scenes of evaluation set ``name``: (JPEG bytes, long caption)."""
     for i in range(count):
         scene, rng = _eval_scene(seed, name, i)
         caption = long_caption(scene, rng)
-        corpus.append(caption)
         yield _jpeg(render(scene, image_size)), caption
 
 
-def _write_sharegpt4v(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_sharegpt4v(root: Path, seed: int, count: int, image_size: int) -> int:
     """ShareGPT4V: ``share-captioner_coco_lcs_sam_1246k_1107.json`` (a JSON array of ``{"id", "image",
     "conversations": [human, gpt]}``) with the images under ``coco/train2017/`` and ``sam/images/``."""
     entries = []
-    for i, (jpeg, caption) in enumerate(_long_items(seed, "sharegpt4v", count, image_size, corpus)):
+    for i, (jpeg, caption) in enumerate(_long_items(seed, "sharegpt4v", count, image_size)):
         image = f"{'coco/train2017' if i % 2 else 'sam/images'}/{i:012d}.jpg"
         (root / image).parent.mkdir(parents=True, exist_ok=True)
         (root / image).write_bytes(jpeg)
@@ -252,14 +251,14 @@ def _write_sharegpt4v(root: Path, seed: int, count: int, image_size: int, corpus
     return count
 
 
-def _write_dci(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_dci(root: Path, seed: int, count: int, image_size: int) -> int:
     """DCI: ``splits.json`` (train/valid/test lists of annotation files), ``annotations/{i}.json`` (``image``,
     ``short_caption``, ``extra_caption``) and ``photos/sa_{i}.jpg``; the long caption is split into a first
     sentence (short) and the rest (extra)."""
     (root / "annotations").mkdir(parents=True)
     (root / "photos").mkdir()
     names = []
-    for i, (jpeg, caption) in enumerate(_long_items(seed, "dci", count, image_size, corpus)):
+    for i, (jpeg, caption) in enumerate(_long_items(seed, "dci", count, image_size)):
         first, _, rest = caption.partition(". ")
         (root / "photos" / f"sa_{i}.jpg").write_bytes(jpeg)
         annotation = {"image": f"sa_{i}.jpg", "short_caption": first, "extra_caption": rest, "mask_data": {}}
@@ -271,12 +270,12 @@ def _write_dci(root: Path, seed: int, count: int, image_size: int, corpus: list[
     return count
 
 
-def _write_docci(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_docci(root: Path, seed: int, count: int, image_size: int) -> int:
     """DOCCI: ``docci_descriptions.jsonlines`` (``example_id``, ``split``, ``image_file``, ``description``; every
     item in split ``test``) and ``images/{example_id}.jpg``."""
     (root / "images").mkdir(parents=True)
     lines = []
-    for i, (jpeg, caption) in enumerate(_long_items(seed, "docci", count, image_size, corpus)):
+    for i, (jpeg, caption) in enumerate(_long_items(seed, "docci", count, image_size)):
         example = f"test_{i:05d}"
         (root / "images" / f"{example}.jpg").write_bytes(jpeg)
         lines.append(json.dumps({"example_id": example, "split": "test", "image_file": f"{example}.jpg",
@@ -285,7 +284,7 @@ def _write_docci(root: Path, seed: int, count: int, image_size: int, corpus: lis
     return count
 
 
-def _write_sugar_crepe(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_sugar_crepe(root: Path, seed: int, count: int, image_size: int) -> int:
     """SugarCrepe: ``val2017/{file}.jpg`` and per subset ``{subset}.json`` (``{"0": {"filename", "caption",
     "negative_caption"}, ...}``), ``count`` images per subset of :data:`PERTURBATIONS`."""
     (root / "val2017").mkdir(parents=True)
@@ -297,12 +296,11 @@ def _write_sugar_crepe(root: Path, seed: int, count: int, image_size: int, corpu
             filename = f"{subset}_{i:012d}.jpg"
             (root / "val2017" / filename).write_bytes(_jpeg(render(scene, image_size)))
             entries[str(i)] = {"filename": filename, "caption": positive, "negative_caption": negative}
-            corpus.append(positive)
         (root / f"{subset}.json").write_text(json.dumps(entries, indent=1), encoding="utf-8")
     return count * len(PERTURBATIONS)
 
 
-def _write_winoground(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_winoground(root: Path, seed: int, count: int, image_size: int) -> int:
     """Winoground: ``examples.jsonl`` (``id``, ``caption_0``, ``caption_1``, ``image_0``, ``image_1``, ``tag``) and
     ``images/{image}.png``; image 1 is image 0 with the two objects' colours swapped, and caption 1 the caption of
     that swap, so the two captions hold the same words in another order."""
@@ -317,7 +315,6 @@ def _write_winoground(root: Path, seed: int, count: int, image_size: int, corpus
             render(drawn, image_size).save(root / "images" / f"{name}.png")
         lines.append(json.dumps({"id": i, "caption_0": captions[0], "caption_1": captions[1], "image_0": names[0],
                                  "image_1": names[1], "tag": "swap attribute"}))
-        corpus.extend(captions)
     (root / "examples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return count
 
@@ -327,7 +324,7 @@ def coco_tokens(caption: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", caption.lower())
 
 
-def _write_coco(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_coco(root: Path, seed: int, count: int, image_size: int) -> int:
     """COCO retrieval set with five short captions per image, annotated in CLIP_benchmark's and Karpathy's files."""
     (root / "val2014").mkdir(parents=True)
     images, coco_images, coco_annotations = [], [], []
@@ -336,7 +333,6 @@ def _write_coco(root: Path, seed: int, count: int, image_size: int, corpus: list
         filename = f"COCO_val2014_{imgid:012d}.jpg"
         (root / "val2014" / filename).write_bytes(_jpeg(render(scene, image_size)))
         captions = short_captions(scene, rng, COCO_CAPTIONS_PER_IMAGE)
-        corpus.extend(captions)
         sentids = [imgid * COCO_CAPTIONS_PER_IMAGE + k for k in range(COCO_CAPTIONS_PER_IMAGE)]
         images.append(
             {
@@ -404,7 +400,7 @@ def _xm3600_entry(captions: list[str]) -> dict[str, list[str]]:
     }
 
 
-def _write_xm3600(root: Path, seed: int, count: int, image_size: int, corpus: list[str]) -> int:
+def _write_xm3600(root: Path, seed: int, count: int, image_size: int) -> int:
     """Crossmodal-3600-style multilingual set: images plus ``captions.jsonl``."""
     (root / "images").mkdir(parents=True)
     lines = []
@@ -415,7 +411,6 @@ def _write_xm3600(root: Path, seed: int, count: int, image_size: int, corpus: li
         entry: dict[str, Any] = {"image/key": image_id}
         for lang in LANGUAGES:
             captions = distinct(lambda: translate_short(scene, lang, rng), XM3600_CAPTIONS_PER_LANGUAGE)
-            corpus.extend(captions)
             entry[lang] = _xm3600_entry(captions)
         lines.append(json.dumps(entry, ensure_ascii=False) + "\n")
     (root / "captions.jsonl").write_text("".join(lines), encoding="utf-8")
@@ -482,17 +477,17 @@ def write_demo_data(
     counts = {
         "train_shards": train_shards,
         "train_samples": _write_train(paths["train"], seed, train_shards, samples_per_shard, image_size, corpus),
-        "urban1k": _write_urban1k(paths["urban1k"], seed, eval_size, image_size, corpus),
-        "sharegpt4v": _write_sharegpt4v(paths["sharegpt4v"], seed, eval_size, image_size, corpus),
-        "dci": _write_dci(paths["dci"], seed, eval_size, image_size, corpus),
-        "docci": _write_docci(paths["docci"], seed, eval_size, image_size, corpus),
-        "coco_images": _write_coco(paths["coco"], seed, eval_size, image_size, corpus),
+        "urban1k": _write_urban1k(paths["urban1k"], seed, eval_size, image_size),
+        "sharegpt4v": _write_sharegpt4v(paths["sharegpt4v"], seed, eval_size, image_size),
+        "dci": _write_dci(paths["dci"], seed, eval_size, image_size),
+        "docci": _write_docci(paths["docci"], seed, eval_size, image_size),
+        "coco_images": _write_coco(paths["coco"], seed, eval_size, image_size),
         "coco_captions": eval_size * COCO_CAPTIONS_PER_IMAGE,
-        "sugar_crepe": _write_sugar_crepe(paths["sugar_crepe"], seed, eval_size, image_size, corpus),
-        "winoground": _write_winoground(paths["winoground"], seed, eval_size, image_size, corpus),
+        "sugar_crepe": _write_sugar_crepe(paths["sugar_crepe"], seed, eval_size, image_size),
+        "winoground": _write_winoground(paths["winoground"], seed, eval_size, image_size),
         "zeroshot": _write_zeroshot(paths["zeroshot"], seed, eval_size, image_size),
         "zeroshot_classes": len(SHAPES),
-        "xm3600": _write_xm3600(paths["xm3600"], seed, eval_size, image_size, corpus),
+        "xm3600": _write_xm3600(paths["xm3600"], seed, eval_size, image_size),
         "xm3600_languages": len(LANGUAGES),
     }
     counts["corpus_lines"] = _write_corpus(paths["corpus"], corpus)
