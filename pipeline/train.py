@@ -33,6 +33,7 @@ from pipeline.loss import objective_loss
 from pipeline.model import FlameVisionModel, save_model
 from pipeline.prompts import PromptTemplate, facet_slots
 from pipeline.provenance import provenance
+from pipeline.schedule import lr_factor
 from pipeline.settings import as_json, validate_document
 from pipeline.train_data import Batch, CaptionTexts, FacetTargets, ShardPair, StreamState, TrainStream
 
@@ -138,14 +139,6 @@ class TrainProgress:
             self.skipped["missing_embedding"] += state.missing
             self.skipped["unreadable"] += state.unreadable
         self.epoch, self.step_in_epoch, self.streams = self.epoch + 1, 0, {}
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Multiplier of the peak LR at optimizer step ``step`` (0-based): linear warm-up, then cosine to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _check_text_side(pairs: list[ShardPair], sources: list[str]) -> dict:

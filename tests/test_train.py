@@ -18,7 +18,8 @@ import torch
 from helpers import TINY_VISION, write_training_pairs
 from pipeline.cli import launch_command
 from pipeline.model import load_flame_model
-from pipeline.train import ClipSettings, FlameSettings, TrainExecution, TrainingDiverged, lr_factor, train
+from pipeline.schedule import lr_factor
+from pipeline.train import ClipSettings, FlameSettings, TrainExecution, TrainingDiverged, train
 from pipeline.train_data import ShardPair
 
 BIN = Path(sys.executable).parent

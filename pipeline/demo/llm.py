@@ -17,7 +17,6 @@ atmosphere (the patterns and the spatial layout stay near chance: ``pretraining.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections import defaultdict
@@ -33,6 +32,7 @@ from transformers import PreTrainedModel
 from pipeline.data import atomic_path
 from pipeline.embed import common_prefix_length, fda_forward, pad_right
 from pipeline.prompts import paper_template
+from pipeline.schedule import lr_factor
 from pipeline.tiny_llm import build_tiny_llm, train_tokenizer
 
 from .llm_corpus import FACET_ANSWERS, FacetExample, facet_examples
@@ -102,13 +102,6 @@ def pretrain_loss(model: PreTrainedModel, batch: Sequence[EncodedExample], pad_i
     rows, positions = answer_mask.nonzero(as_tuple=True)
     logits = head(suffix_out.last_hidden_state[rows, positions])
     return {"caption": caption, "answer": F.cross_entropy(logits, suffix_ids[rows, positions + 1])}
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 def pretrain(model: PreTrainedModel, encoded: Sequence[EncodedExample], pad_id: int, settings: PretrainSettings
