@@ -1,4 +1,4 @@
-# Demo only: synthetic data and a tiny LLM, built inside the DAG.
+# Demo only: synthetic data and the demo LLM (pre-trained on the demo's language), built inside the DAG.
 
 
 if DEMO:
@@ -30,7 +30,7 @@ if DEMO:
         output:
             directory(config["embed"]["llm"]),
         params:
-            llm=DEMO["llm"],
+            llm={key: value for key, value in DEMO["llm"].items() if key != "threads"},  # threads: speed only
         log:
             f"{RESULTS}/logs/demo_llm.log",
         benchmark:
