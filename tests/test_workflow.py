@@ -221,6 +221,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1, "all": 1}
     assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {
         "train": 1, "evaluate": evaluations("clip"), "report": 1, "all": 1}
+    assert plan(report={"claims": base["report"]["claims"][:1]}) == {"report": 1, "all": 1}
     assert plan(ablations={"flame_single": {"facets": ["main_category"]}}) == {
         "train": 1, "evaluate": evaluations("flame_single"), "report": 1, "all": 1}
     # the text side re-embeds and retrains FLAME and its ablation only: the baseline reads the captions
