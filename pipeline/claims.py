@@ -29,12 +29,11 @@ class Claim:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A claim checked: the mean ``metric`` of each model over the ``results`` used (fractions)."""
+    """A claim checked: the mean ``metric`` of each model over the claim's results (fractions)."""
 
     claim: Claim
     model_mean: float | None
     baseline_mean: float | None
-    results: int  # (benchmark, language) results averaged per model
 
     @property
     def held(self) -> bool | None:
@@ -44,21 +43,17 @@ class Outcome:
         return self.model_mean > self.baseline_mean
 
 
-def _mean_metric(results: Sequence[dict], claim: Claim, model: str) -> tuple[float | None, int]:
+def _mean_metric(results: Sequence[dict], claim: Claim, model: str) -> float | None:
     values = [r["metrics"][claim.metric] for r in results
               if model_name(r) == model and r["dataset"] in claim.benchmarks and claim.metric in r["metrics"]
               and (claim.languages is None or r.get("language", "en") in claim.languages)]
-    return (sum(values) / len(values) if values else None), len(values)
+    return sum(values) / len(values) if values else None
 
 
 def check_claims(claims: Sequence[Claim], results: Sequence[dict]) -> list[Outcome]:
     """Each claim checked on ``results`` (evaluation JSON documents)."""
-    outcomes = []
-    for claim in claims:
-        model_mean, count = _mean_metric(results, claim, claim.model)
-        baseline_mean, _ = _mean_metric(results, claim, claim.baseline)
-        outcomes.append(Outcome(claim, model_mean, baseline_mean, count))
-    return outcomes
+    return [Outcome(claim, _mean_metric(results, claim, claim.model), _mean_metric(results, claim, claim.baseline))
+            for claim in claims]
 
 
 def _percent(value: float | None) -> str:

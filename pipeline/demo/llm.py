@@ -60,9 +60,10 @@ class EncodedExample:
 def encode_example(tokenizer, example: FacetExample) -> EncodedExample:
     """Tokenise the nine facet prompts of ``example`` with their answers appended; the answer must start a new token
     (it does with a byte-level BPE, which splits at the opening quote) or the answer's position would be lost."""
-    questions = tokenizer(TEMPLATE.prompts(example.caption))["input_ids"]
-    answered = tokenizer([prompt + answer_text(example.answers[name]) for prompt, name
-                          in zip(TEMPLATE.prompts(example.caption), TEMPLATE.names)])["input_ids"]
+    prompts = TEMPLATE.prompts(example.caption)
+    questions = tokenizer(prompts)["input_ids"]
+    answered = tokenizer([prompt + answer_text(example.answers[name])
+                          for prompt, name in zip(prompts, TEMPLATE.names)])["input_ids"]
     shared = min(common_prefix_length(questions), min(len(q) for q in questions) - 1)
     for question, full, name in zip(questions, answered, TEMPLATE.names):
         if full[:len(question)] != question:
@@ -170,7 +171,7 @@ def build_demo_llm(out: Path, settings: PretrainSettings) -> dict:
     torch.manual_seed(settings.seed)
     corpus = list(facet_examples(settings.seed, "corpus", settings.corpus_size))
     validation = list(facet_examples(settings.seed, "validation", settings.validation_size))
-    texts = [prompt for e in corpus for prompt in TEMPLATE.prompts(e.caption)[:1]]
+    texts = [TEMPLATE.prompts(e.caption)[0] for e in corpus]
     texts += [suffix + answer_text(e.answers[name]) for e in corpus
               for name, suffix in zip(TEMPLATE.names, TEMPLATE.suffixes)]
     tokenizer = train_tokenizer(texts, vocab_size=settings.vocab_size)
