@@ -1,6 +1,6 @@
 """Caption throughput (images/s) of the `hf` backend, batching off (1 image per generate) and on.
 
-A random-weight MiniCPM-V (transformers' native class, built by pipeline.tiny_vlm with the sizes given) captions
+A random-weight MiniCPM-V (transformers' native class, built by pipeline.demo.tiny_vlm with the sizes given) captions
 synthetic images through `HFCaptioner` exactly as `flame caption` does: one long caption per image, greedy, a fixed
 number of new tokens (the model never stops early: EOS is suppressed), so every configuration does the same work.
 
@@ -24,8 +24,8 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from pipeline.captioners import HFCaptioner  # noqa: E402
-from pipeline.tiny_vlm import build_processor, build_tiny_vlm  # noqa: E402
+from pipeline.caption.backends import HFCaptioner  # noqa: E402
+from pipeline.demo.tiny_vlm import build_processor, build_tiny_vlm  # noqa: E402
 
 CORPUS = ["Describe this image in detail.", "A red star beside a small blue circle at night.",
           "Two objects collide in the fog; the scene feels tense."]

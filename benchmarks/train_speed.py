@@ -68,8 +68,8 @@ def flame_vs_clip(args) -> None:
     import torch.nn.functional as F
     from accelerate import Accelerator
 
-    from pipeline.train import ClipSettings, ClipTask, FlameSettings, FlameTask, _optimizer, contrastive_step
-    from pipeline.train_data import Batch, StreamState
+    from pipeline.train.loop import ClipSettings, ClipTask, FlameSettings, FlameTask, _optimizer, contrastive_step
+    from pipeline.train.data import Batch, StreamState
 
     accelerator = Accelerator(mixed_precision=args.precision, cpu=not torch.cuda.is_available())
     device = accelerator.device

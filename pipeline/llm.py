@@ -7,7 +7,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from pipeline.settings import allowed
+
+#: The schema's dtypes (but ``auto``) as torch dtypes.
+DTYPES = {name: getattr(torch, name) for name in allowed("dtype") if name != "auto"}
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -45,6 +45,54 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+def _resolve(node: dict) -> dict:
+    """``node`` with its ``$ref`` followed (within ``$defs``)."""
+    while "$ref" in node:
+        node = load_schema()["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _property(node: dict, name: str) -> dict | None:
+    """The schema of property ``name`` of ``node``, looking through ``allOf``; None when it has none."""
+    node = _resolve(node)
+    found = node.get("properties", {}).get(name)
+    for part in node.get("allOf", []):
+        found = found or _property(part, name)
+    return found
+
+
+def _walk(definition: str, path: tuple[str, ...]) -> dict:
+    """The schema of ``$defs/<definition>``, then of its property ``path[0]`` ... as written (the last ``$ref`` not
+    followed, so the keys beside it, such as ``default``, stay); raises ``KeyError`` naming a missing step."""
+    node = {"$ref": f"#/$defs/{definition}"}
+    for i, name in enumerate(path):
+        found = _property(node, name)
+        if found is None:
+            raise KeyError(f"schema: $defs/{definition}/{'/'.join(path[:i + 1])} is not defined")
+        node = found
+    return node
+
+
+def schema_node(definition: str, *path: str) -> dict:
+    """The schema of ``$defs/<definition>``, then of its property ``path[0]``, of that one's ``path[1]`` ...
+    (``$ref`` and ``allOf`` followed)."""
+    return _resolve(_walk(definition, path))
+
+
+def allowed(definition: str, *path: str) -> tuple:
+    """The allowed values of a setting (its ``enum``, or its items' for a list), as the schema defines them, in
+    the schema's order: the one list of them, which the code and the CLI read."""
+    node = schema_node(definition, *path)
+    node = _resolve(node.get("items", node))
+    return tuple(node["enum"])
+
+
+def default(definition: str, *path: str):
+    """The schema's default of a setting (a copy)."""
+    node = _walk(definition, path)
+    return copy.deepcopy(node["default"] if "default" in node else _resolve(node)["default"])
+
+
 def validate_document(definition: str, document: dict, where: str) -> dict:
     """``document`` checked against ``$defs/<definition>`` of the schema, defaults filled in (a new dict).
 

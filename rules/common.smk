@@ -11,10 +11,10 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from pipeline.cli import launch_command
-from pipeline.data import expand_shards, shard_name
-from pipeline.formats import OUTPUT_FORMATS
-from pipeline.prompts import text_layout
+from pipeline.embed.prompts import text_layout
+from pipeline.io import captions, embeddings, model_dir, results
+from pipeline.io.shards import expand_shards, shard_name
+from pipeline.train.launch import launch_command
 from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings, validate_document
 
 
@@ -36,6 +36,14 @@ MODELS = ["flame", *ABLATIONS] + (["clip"] if "clip_baseline" in config else [])
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
 # The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
 VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
+# Each stage's output format version (its pipeline.io module's VERSION): a rule param, so a release that changes a
+# format reruns the stage that writes it and what follows.
+OUTPUT_FORMATS = {
+    "caption": captions.VERSION,
+    "embed": embeddings.VERSION,
+    "train": model_dir.VERSION,
+    "evaluate": results.VERSION,
+}
 # Jobs run the workflow's own `flame`, `python` and `accelerate` (the environment Snakemake runs in), whatever is
 # (not) activated: its bin directory goes first on every job's PATH. With --software-deployment-method conda, each
 # stage's env provides them instead.

@@ -30,7 +30,7 @@ if DEMO:
         output:
             directory(config["embed"]["llm"]),
         params:
-            llm={key: value for key, value in DEMO["llm"].items() if key != "threads"},  # threads: speed only
+            settings=as_json(stage_settings(DEMO["llm"])),  # threads: speed only
         log:
             f"{RESULTS}/logs/demo_llm.log",
         benchmark:
@@ -39,9 +39,4 @@ if DEMO:
         conda:
             "../envs/demo.yaml"
         shell:
-            "OMP_NUM_THREADS={threads} flame demo-llm {output:q} --seed {params.llm[seed]}"
-            " --corpus-size {params.llm[corpus_size]} --validation-size {params.llm[validation_size]}"
-            " --steps {params.llm[steps]} --batch-size {params.llm[batch_size]} --lr {params.llm[lr]}"
-            " --arch {params.llm[arch]} --vocab-size {params.llm[vocab_size]} --hidden-size {params.llm[hidden_size]}"
-            " --layers {params.llm[layers]} --heads {params.llm[heads]} --kv-heads {params.llm[kv_heads]}"
-            " > {log:q} 2>&1"
+            "OMP_NUM_THREADS={threads} flame demo-llm {output:q} --settings {params.settings:q} > {log:q} 2>&1"

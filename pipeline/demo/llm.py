@@ -8,7 +8,7 @@ validation accuracy per facet and language, chance levels).
 Pre-training is next-token prediction on the paper's facet prompts with their answers: for a caption, the shared
 prefix ``Detailed image description: "<caption>". After thinking step by step, `` runs once and each of the nine
 facet suffixes, followed by its one-word answer and the closing quote, runs on top of it with facet-decoupled
-attention (:func:`pipeline.embed.fda_forward`), exactly as the embed stage will run the suffixes: one caption
+attention (:func:`pipeline.embed.fda.fda_forward`), exactly as the embed stage will run the suffixes: one caption
 teaches nine answers. The loss is the next-token cross-entropy over the caption plus that over the answer tokens
 (the questions are fixed text); about 600 CPU steps suffice for the main object's category, the action and the
 atmosphere (the patterns and the spatial layout stay near chance: ``pretraining.json`` says which).
@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import PreTrainedModel
 
-from pipeline.data import atomic_path
-from pipeline.embed import common_prefix_length, fda_forward, pad_right
-from pipeline.prompts import paper_template
-from pipeline.schedule import lr_factor
-from pipeline.tiny_llm import build_tiny_llm, train_tokenizer
+from pipeline.io.atomic import atomic_path
+from pipeline.embed.fda import common_prefix_length, fda_forward, pad_right
+from pipeline.embed.prompts import paper_template
+from pipeline.train.schedule import lr_factor
+from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 
 from .llm_corpus import FACET_ANSWERS, FacetExample, facet_examples
 from .llm_settings import PretrainSettings

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .captions import LANGUAGES, long_caption, short_captions, translate_long, translate_short
 from .scenes import Scene, dominant_colour, sample_scene
 
-#: Facet name (:data:`pipeline.prompts.FACETS`) -> the one-word answer for a scene.
+#: Facet name (:data:`pipeline.embed.prompts.FACETS`) -> the one-word answer for a scene.
 FACET_ANSWERS: dict[str, Callable[[Scene], str]] = {
     "description": lambda scene: scene.main.shape,
     "main_category": lambda scene: scene.main.shape,

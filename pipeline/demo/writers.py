@@ -74,7 +74,7 @@ from typing import Any, Iterable, Iterator
 
 from PIL import Image
 
-from pipeline.data import atomic_path
+from pipeline.io.atomic import atomic_path
 
 from .captions import (
     LANGUAGES,

@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipeline.data import atomic_path
-from pipeline.embed import FacetEmbedder
+from pipeline.io.atomic import atomic_path
+from pipeline.embed.fda import FacetEmbedder
 from pipeline.llm import load_llm, resolve_device
-from pipeline.model import FlameVisionModel, load_weights, read_config
-from pipeline.prompts import PromptTemplate
-from pipeline.transforms import eval_transform
+from pipeline.io.model_dir import load_weights, read_config
+from pipeline.train.model import FlameVisionModel
+from pipeline.embed.prompts import PromptTemplate
+from pipeline.train.transforms import eval_transform
 
 
 class _Transformed(IterableDataset):
@@ -150,7 +151,7 @@ class ClipModel(EvalModel):
 
     @classmethod
     def load(cls, model_dir: Path, config: dict, device: str = "auto") -> ClipModel:
-        from pipeline.clip_baseline import clip_from_config
+        from pipeline.train.clip_baseline import clip_from_config
 
         dev = resolve_device(device)
         model = load_weights(clip_from_config(config), model_dir).to(dev)

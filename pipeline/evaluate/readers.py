@@ -47,13 +47,13 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from pipeline.data import decode_image, iter_shard
+from pipeline.io.shards import decode_image, iter_shard
+from pipeline.settings import allowed
 
 LAYOUTS = {
     "urban1k": "image/<stem>.jpg with caption/<stem>.txt (Long-CLIP's Urban1k.zip, unpacked)",
@@ -150,7 +150,7 @@ class WinogroundSet:
     captions_1: list[str]
 
 
-SUGAR_CREPE_SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
+SUGAR_CREPE_SUBSETS = allowed("benchmark", "subsets")
 
 
 def _require(path: Path, what: str, layout: str) -> Path:
@@ -431,16 +431,3 @@ def read_wds_linear_probe(root: Path) -> LinearProbeSet:
     """A CLIP_benchmark webdataset set with ``train`` and ``test`` splits."""
     classes = read_wds_classification(root, "test")
     return LinearProbeSet(read_wds_split(root, "train"), classes.images, classes.classnames)
-
-
-#: Retrieval formats -> their reader (each takes the benchmark's root directory).
-RETRIEVAL_READERS = {"urban1k": read_urban1k, "sharegpt4v": read_sharegpt4v, "dci": read_dci, "docci": read_docci,
-                     "mscoco_captions": read_mscoco_captions, "karpathy": read_karpathy,
-                     "flickr30k": partial(read_flickr, name="flickr30k"),
-                     "flickr8k": partial(read_flickr, name="flickr8k")}
-#: Multilingual retrieval formats -> their reader (root directory, language code).
-MULTILINGUAL_READERS = {"xm3600": read_xm3600}
-#: Multilingual zero-shot classification formats -> their reader (root directory, language code).
-MULTILINGUAL_CLASSIFICATION_READERS = {"wds_imagenet_multilingual": read_wds_multilingual}
-#: Zero-shot classification formats -> their reader.
-CLASSIFICATION_READERS = {"wds_classification": read_wds_classification}

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from pipeline.model import FlameVisionModel, patch_tokens
-from pipeline.transforms import eval_transform
+from pipeline.train.model import FlameVisionModel, patch_tokens
+from pipeline.train.transforms import eval_transform
 
 CELL_PIXELS = 64  # drawn size of one patch
 

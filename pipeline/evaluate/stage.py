@@ -1,0 +1,67 @@
+"""Evaluate stage: a trained model (FLAME or the CLIP baseline) scored on one benchmark in its real on-disk format
+(:mod:`~pipeline.evaluate.benchmarks`), written as an evaluation result (:mod:`pipeline.io.results`); and the
+vocabulary-mapping figure of a FLAME model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.evaluate.benchmarks import Request, evaluate
+from pipeline.evaluate.models import ClipModel, FlameModel, load_model
+from pipeline.io import results
+from pipeline.io.atomic import atomic_path
+from pipeline.io.provenance import provenance
+from pipeline.settings import as_json
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: its ``name`` (written into the result), ``format`` (a key of
+    :data:`~pipeline.evaluate.benchmarks.FORMATS`), what to read (``request``) and ``prompt``: the caption source
+    whose template embeds FLAME's texts (CLIP ignores it)."""
+
+    name: str
+    format: str
+    request: Request
+    prompt: str = "long"
+
+
+def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None, device: str = "auto",
+        dtype: str = "auto", token_budget: int = 8192, num_workers: int = 0, cache_dir: Path | None = None) -> dict:
+    """Score the model of ``model_dir`` on ``benchmark`` and write the result to ``out``; returns it. ``llm``
+    overrides the LLM recorded in a FLAME model; ``token_budget``, ``num_workers`` (image decoding) and
+    ``cache_dir`` (FLAME's text embeddings) only change speed."""
+    model = load_model(model_dir, llm=llm, device=device, dtype=dtype, token_budget=token_budget,
+                       cache_dir=cache_dir, num_workers=num_workers)
+    task, metrics = evaluate(model, benchmark.format, benchmark.request, benchmark.prompt)
+    kind = "clip" if isinstance(model, ClipModel) else "flame"
+    inputs = {"format": benchmark.format, "data": str(benchmark.request.data),
+              "language": benchmark.request.language, "prompt": benchmark.prompt,
+              "subsets": list(benchmark.request.subsets)}
+    result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,
+                                     benchmark.prompt, provenance(results.VERSION, as_json(inputs)))
+    results.write_result(result, out)
+    return result
+
+
+def vocabulary_map(model_dir: Path, images: list[Path], out: Path, llm: str | None = None, device: str = "auto",
+                   dtype: str = "auto") -> None:
+    """Write the vocabulary-mapping figure (:mod:`~pipeline.evaluate.vocabulary`) of a FLAME model for ``images``
+    to the PNG ``out``."""
+    from PIL import Image
+
+    from pipeline.evaluate.vocabulary import vocabulary_figure
+
+    model = load_model(model_dir, llm=llm, device=device, dtype=dtype)
+    if not isinstance(model, FlameModel):
+        raise ValueError(f"{model_dir}: vocabulary mapping needs a FLAME model (this one has its own text tower)")
+    loaded = []
+    for path in images:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: image not found")
+        with Image.open(path) as image:
+            loaded.append(image.convert("RGB"))
+    figure = vocabulary_figure(model.vision, model.llm, model.tokenizer, loaded)
+    with atomic_path(out) as tmp:
+        figure.save(tmp, format="PNG")

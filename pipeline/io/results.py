@@ -1,0 +1,48 @@
+"""The evaluation result (evaluate stage -> report): one JSON document per (model, benchmark, language), in
+CLIP_benchmark's format (``dataset``, ``model``, ``pretrained``, ``task``, ``metrics``) plus ``model_kind``
+(flame or clip), ``language``, ``prompt`` (FLAME: the caption source whose template embedded the texts; None for
+CLIP), the evaluation ``inputs`` and ``provenance``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.io.atomic import write_json
+
+#: Bump when the layout or meaning of the document changes: a rule param, so the stage reruns after such a release.
+VERSION = 2
+REQUIRED_KEYS = ("dataset", "task", "metrics")
+
+
+def result_document(dataset: str, model_dir: Path, kind: str, task: str, metrics: dict, language: str,
+                    prompt: str | None, provenance: dict) -> dict:
+    """One evaluation result (``kind``: flame or clip; ``prompt`` is recorded for FLAME only)."""
+    return {"dataset": dataset, "model": str(model_dir), "model_kind": kind, "pretrained": kind, "task": task,
+            "metrics": metrics, "language": language, "prompt": None if kind == "clip" else prompt,
+            "provenance": provenance}
+
+
+def write_result(result: dict, out: Path) -> None:
+    """Write ``result`` to ``out`` atomically."""
+    write_json(result, out)
+
+
+def load_results(paths: list[Path]) -> list[dict]:
+    """The evaluation results, in the order given; raises naming a file that is not one."""
+    results = []
+    for path in paths:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        for key in REQUIRED_KEYS:
+            if key not in result:
+                raise ValueError(f"{path}: not an evaluation result (no key {key!r})")
+        results.append(result)
+    return results
+
+
+def model_name(result: dict) -> str:
+    """The model a result belongs to: its model directory's name (``flame``, ``flame_single``, ``clip`` in a
+    workflow run), else its kind."""
+    if result.get("model"):
+        return Path(result["model"]).name
+    return result.get("model_kind", "flame")

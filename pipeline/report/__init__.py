@@ -1,0 +1,1 @@
+"""Report stage (:func:`stage.run`): tables, plots and the claims checked."""

@@ -1,0 +1,39 @@
+"""Report stage: the evaluation results (:mod:`pipeline.io.results`) as ``report.md`` (the models side by side,
+FLAME, its ablations and the CLIP baseline when they were trained; the config's claims checked; a per-language
+table; provenance), one long-format ``results.csv``, a bar chart of the headline metrics and recall@k curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.io.atomic import write_text
+from pipeline.io.results import load_results, model_name
+from pipeline.report.claims import Claim, check_claims, claims_section
+from pipeline.report.plots import plot_recall_curves, plot_results
+from pipeline.report.tables import language_table, markdown_table, provenance_table
+
+
+def run(paths: list[Path], out_dir: Path, title: str, claims: Sequence[Claim] = ()) -> Path:
+    """Write ``report.md`` (with ``claims`` checked), ``results.csv``, ``results.png`` and ``recall_curves.png``
+    into ``out_dir``; returns the Markdown path."""
+    results = load_results(paths)
+    plot_results(results, out_dir / "results.png")
+    plot_recall_curves(results, out_dir / "recall_curves.png")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["model", "dataset", "language", "task", "metric", "value"])
+    for result in results:
+        for metric, value in result["metrics"].items():
+            writer.writerow([model_name(result), result["dataset"], result.get("language", "en"), result["task"],
+                             metric, value])
+    write_text(buffer.getvalue(), out_dir / "results.csv")
+    sources = "\n".join(f"- {model_name(r)}: `{r['model']}`" for r in {model_name(r): r for r in results}.values())
+    report = out_dir / "report.md"
+    write_text(f"# {title}\n\nModels:\n{sources}\n\n{claims_section(check_claims(claims, results))}"
+               f"{language_table(results)}## All results\n\n"
+               f"{markdown_table(results)}\n![results](results.png)\n\n![recall@k](recall_curves.png)\n\n"
+               f"{provenance_table(results)}", report)
+    return report

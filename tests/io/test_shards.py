@@ -1,0 +1,66 @@
+import pyarrow as pa
+import pytest
+
+from fixtures.shards import write_shard
+from pipeline.io.atomic import atomic_path
+from pipeline.io.parquet import read_parquet_metadata, write_parquet
+from pipeline.io.shards import decode_image, expand_shards, iter_shard, shard_name
+
+
+def test_iter_shard_groups_members_by_key(tmp_path):
+    shard = write_shard(tmp_path / "x.tar", [{"key": "a", "txt": "one", "json": {"k": 1}}, {"key": "b"}])
+    samples = list(iter_shard(shard))
+    assert [s.key for s in samples] == ["a", "b"]
+    assert samples[0].text() == "one" and samples[0].json() == {"k": 1} and samples[1].json() == {}
+    assert samples[0].image_bytes[:2] == b"\xff\xd8"
+
+
+def test_expand_shards_braces_and_globs(tmp_path):
+    for i in range(3):
+        (tmp_path / f"{i:05d}.tar").write_bytes(b"")
+    assert [p.name for p in expand_shards(f"{tmp_path}/{{00000..00001}}.tar")] == ["00000.tar", "00001.tar"]
+    assert len(expand_shards(f"{tmp_path}/*.tar")) == 3
+    with pytest.raises(FileNotFoundError, match="nothing"):
+        expand_shards(f"{tmp_path}/nothing*.tar")
+    assert shard_name(tmp_path / "shard-00003.tar") == "shard-00003"
+
+
+def test_atomic_path_keeps_nothing_on_failure(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(tmp_path / "f.txt") as tmp:
+        tmp.write_text("whole")
+    assert (tmp_path / "f.txt").read_text() == "whole" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_parquet_metadata_round_trip(tmp_path):
+    write_parquet(pa.table({"a": [1]}), tmp_path / "t.parquet", {"x": [1, 2]})
+    assert read_parquet_metadata(tmp_path / "t.parquet") == {"x": [1, 2]}
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.array([[0, 32768], [65535, 1024]], dtype=np.uint16)).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I")
+    rgb = np.asarray(decode_image(buf.getvalue()))
+    assert rgb[..., 0].tolist() == [[0, 128], [255, 4]] and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_outputs_get_the_umask_mode_not_mkstemps_owner_only(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644

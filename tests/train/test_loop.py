@@ -1,0 +1,307 @@
+"""Training: learning, 2 processes on uneven shards, gradients vs one process, LR schedule, exact resume after
+SIGKILL, stale state after an upstream change, bad samples, non-finite loss, settings from the schema."""
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures.training import TINY_VISION, write_training_pairs
+from pipeline.train.launch import launch_command
+from pipeline.train.model import load_flame_model
+from pipeline.train.schedule import lr_factor
+from pipeline.train.loop import TrainingDiverged, train
+from pipeline.train.settings import ClipSettings, FlameSettings, TrainExecution
+from pipeline.train.data import ShardPair
+
+BIN = Path(sys.executable).parent
+SCRIPTS = Path(__file__).parent
+BASE = dict(vision=TINY_VISION, sources=["raw"], epochs=3, batch_size=8, lr=3e-3, weight_decay=0.0, shuffle_buffer=8)
+
+
+def settings(**overrides) -> FlameSettings:
+    return FlameSettings.from_document({**BASE, **overrides})
+
+
+def pairs_of(raw_pairs) -> list[ShardPair]:
+    return [ShardPair(tar, parquet) for tar, parquet in raw_pairs]
+
+
+def read_metrics(model_dir: Path) -> list[dict]:
+    with (model_dir / "train_metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, checkpoint_every=100, popen=False,
+                clip=False):
+    """`flame train` (or `flame train-clip` on captions files) in a subprocess, through `accelerate launch` (gloo on
+    CPU) when ``processes`` > 1."""
+    command, texts = ("train-clip", "--captions") if clip else ("train", "--embeddings")
+    cmd = [*launch_command(processes, BIN), command, "--shards", *[str(t) for t, _ in raw_pairs], texts,
+           *[str(p) for _, p in raw_pairs], "--out", str(out), "--state-dir", str(state),
+           "--settings", json.dumps(doc), "--num-workers", str(num_workers), "--checkpoint-every",
+           str(checkpoint_every)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    if popen:  # in its own process group, so a kill takes the launcher and every training process at once
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.parametrize("objective", [{}, {"loss": "sigmoid_multi_positive", "positives": 2},
+                                       {"projector": "pooled"}], ids=["info_nce", "sigmoid", "pooled_projector"])
+def test_loss_falls_and_model_round_trips(tmp_path, objective):
+    summary = train(pairs_of(write_training_pairs(tmp_path)), tmp_path / "model", tmp_path / "state",
+                    settings(epochs=6, **objective), TrainExecution(num_workers=0, checkpoint_every=100))
+    rows = read_metrics(tmp_path / "model")
+    assert summary["steps"] == len(rows) == 6 * 4 and [int(r["step"]) for r in rows] == list(range(1, 25))
+    first, last = np.mean([float(r["loss"]) for r in rows[:4]]), np.mean([float(r["loss"]) for r in rows[-4:]])
+    assert last < 0.7 * first
+    model, cfg = load_flame_model(tmp_path / "model")
+    assert cfg["dim"] == 16 and cfg["text"]["templates"]["raw"]["names"] == ["a", "b"]
+    assert cfg["objective"] == summary["settings"]["loss"] and cfg["projector"] == summary["settings"]["projector"]
+    assert (model.logit_bias is not None) == (cfg["objective"] == "sigmoid_multi_positive")
+    out = model(torch.randn(3, 3, 32, 32))
+    assert out.shape == (3, 16) and torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
+
+
+@pytest.mark.parametrize("processes", [2])
+def test_two_processes_on_uneven_shards_run_the_same_steps_with_the_same_lr_curve(tmp_path, processes):
+    raw = write_training_pairs(tmp_path, sizes=(16, 40, 40))
+    doc = {**BASE, "batch_size": 8, "warmup_steps": 2}
+    flame_train(raw, tmp_path / "two", tmp_path / "state2", doc, processes=processes)
+    flame_train(raw, tmp_path / "one", tmp_path / "state1", {**doc, "batch_size": 8 * processes})
+    two = json.loads((tmp_path / "two" / "train_summary.json").read_text())
+    one = json.loads((tmp_path / "one" / "train_summary.json").read_text())
+    per_epoch = 96 // 16
+    assert two["steps_per_process_this_run"] == [3 * per_epoch] * processes
+    assert two["steps"] == one["steps"] == 3 * per_epoch and two["global_batch"] == one["global_batch"] == 16
+    lr_two = [float(r["lr"]) for r in read_metrics(tmp_path / "two")]
+    lr_one = [float(r["lr"]) for r in read_metrics(tmp_path / "one")]
+    expected = [3e-3 * lr_factor(step, 2, 3 * per_epoch) for step in range(3 * per_epoch)]
+    assert np.allclose(lr_two, expected, rtol=1e-6) and np.allclose(lr_one, expected, rtol=1e-6)
+    assert lr_two[-2] > 0 and lr_two[len(lr_two) // 2] > 0.4 * 3e-3  # not squeezed to 0 halfway
+
+
+def _step_gradients(out: Path, processes=1, accum=1, objective=()) -> dict:
+    launcher = launch_command(processes, BIN)[:-2]  # the same launcher, running a script instead of the module
+    cmd = [*launcher, str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum), *objective]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return torch.load(out)
+
+
+@pytest.mark.parametrize("objective", [["--loss", "info_nce"], ["--loss", "sigmoid_multi_positive"], ["--clip"]],
+                         ids=["info_nce", "sigmoid_multi_positive", "clip"])
+def test_two_processes_and_gradient_accumulation_equal_one_process_on_the_same_global_batch(tmp_path, objective):
+    reference = _step_gradients(tmp_path / "one.pt", objective=objective)
+    for name, result in (("2 processes", _step_gradients(tmp_path / "two.pt", processes=2, objective=objective)),
+                         ("grad_accum 2", _step_gradients(tmp_path / "accum.pt", accum=2, objective=objective))):
+        assert torch.allclose(result["loss"], reference["loss"], rtol=1e-6), name
+        assert result["grads"].keys() == reference["grads"].keys()
+        for key, grad in reference["grads"].items():
+            assert grad.abs().sum() > 0, key
+            assert torch.allclose(result["grads"][key], grad, rtol=1e-4, atol=1e-6 * grad.abs().max()), (name, key)
+
+
+@pytest.mark.parametrize("processes, num_workers, loss", [(1, 2, "info_nce"), (2, 1, "sigmoid_multi_positive")])
+def test_kill_at_a_random_step_then_rerun_gives_bit_identical_weights(tmp_path, processes, num_workers, loss):
+    raw = write_training_pairs(tmp_path, sizes=(16, 40, 24))
+    doc = {**BASE, "epochs": 4, "grad_accum": 2, "batch_size": 4 // processes, "loss": loss, "positives": 2}
+    run = dict(processes=processes, num_workers=num_workers, checkpoint_every=3)
+    flame_train(raw, tmp_path / "straight", tmp_path / "state-straight", doc, **run)
+    total = len(read_metrics(tmp_path / "straight"))
+    kill_after = random.Random().randint(4, total - 3)
+    proc = flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, popen=True, **run)
+    metrics = tmp_path / "state" / "metrics.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) - 1 >= kill_after:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"training finished before the kill at step {kill_after}: {proc.stdout.read()}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed").exists()
+    flame_train(raw, tmp_path / "killed", tmp_path / "state", doc, **run)
+    summary = json.loads((tmp_path / "killed" / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] >= kill_after - 3 > 0, (kill_after, summary["resumed_from_step"])
+    assert summary["steps_per_process_this_run"] == [total - summary["resumed_from_step"]] * processes
+    straight = (tmp_path / "straight" / "model.safetensors").read_bytes()
+    assert (tmp_path / "killed" / "model.safetensors").read_bytes() == straight, f"killed after step {kill_after}"
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "killed")] == list(range(1, total + 1))
+
+
+def test_two_runs_with_the_same_seed_give_identical_weights(tmp_path):
+    pairs, run = pairs_of(write_training_pairs(tmp_path, sizes=(16, 24))), TrainExecution(0, 100)
+    for name in ("a", "b"):
+        train(pairs, tmp_path / name, tmp_path / f"state-{name}", settings(), run)
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    train(pairs, tmp_path / "c", tmp_path / "state-c", settings(seed=1), run)
+    assert (tmp_path / "c" / "model.safetensors").read_bytes() != (tmp_path / "a" / "model.safetensors").read_bytes()
+
+
+def test_rerun_resumes_only_when_inputs_and_settings_are_unchanged(tmp_path, capsys):
+    raw = write_training_pairs(tmp_path)
+    pairs, run = pairs_of(raw), TrainExecution(num_workers=0, checkpoint_every=100)
+    first = train(pairs, tmp_path / "m1", tmp_path / "state", settings(epochs=2), run)
+    weights = (tmp_path / "m1" / "model.safetensors").read_bytes()
+    again = train(pairs, tmp_path / "m2", tmp_path / "state", settings(epochs=2), run)
+    assert again["resumed_from_step"] == first["steps"] == again["steps"] and again["steps_this_run"] == 0
+    assert again["final_loss"] == pytest.approx(first["final_loss"], rel=1e-6)
+    assert (tmp_path / "m2" / "model.safetensors").read_bytes() == weights
+    # upstream change: the embeddings were recomputed with other prompts (new vectors, new prompts hash)
+    write_training_pairs(tmp_path, text_side={"prompts_hash": "h1"}, unreadable=("0003",))
+    capsys.readouterr()
+    changed = train(pairs, tmp_path / "m3", tmp_path / "state", settings(epochs=2), run)
+    out = capsys.readouterr().out
+    assert "discarding training state" in out and "prompts_hash" in out and "shard-00000.tar" in out
+    assert changed["resumed_from_step"] == 0 and changed["steps_this_run"] == changed["steps"]
+    assert (tmp_path / "m3" / "model.safetensors").read_bytes() != weights
+    lr_changed = train(pairs, tmp_path / "m4", tmp_path / "state", settings(epochs=2, lr=1e-3), run)
+    assert lr_changed["resumed_from_step"] == 0 and "lr: " in capsys.readouterr().out
+
+
+def test_images_without_embeddings_or_readable_bytes_are_skipped_and_counted(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 16), no_embedding=("0001", "1002"), unreadable=("1005",))
+    summary = train(pairs_of(raw), tmp_path / "model", tmp_path / "state", settings(epochs=4),
+                    TrainExecution(num_workers=0, checkpoint_every=100))
+    assert summary["images_with_texts"] == 30 and summary["steps"] == 4 * (30 // 8)
+    assert summary["skipped"]["missing_embedding"] >= 2 and summary["skipped"]["unreadable"] >= 1
+    saved = json.loads((tmp_path / "model" / "train_summary.json").read_text())
+    assert saved["skipped"] == summary["skipped"]
+
+
+def test_non_finite_loss_stops_before_updating_and_keeps_the_last_checkpoint(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 16), nan=("1003",))
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss \(nan\) at step (\d+)") as err:
+        train(pairs_of(raw), tmp_path / "model", tmp_path / "state", settings(epochs=4),
+              TrainExecution(num_workers=0, checkpoint_every=1))
+    failed_step = int(err.value.args[0].split("at step ")[1].split()[0])
+    checkpoints = sorted(p.name for p in (tmp_path / "state" / "checkpoints").iterdir())
+    assert failed_step > 1 and checkpoints[-1] == f"step-{failed_step - 1:09d}"
+    assert not (tmp_path / "model").exists()
+
+
+def test_settings_come_from_the_schema_with_errors_naming_the_key(tmp_path):
+    filled = FlameSettings.from_document({"vision": TINY_VISION})
+    assert filled.grad_accum == 1 and filled.betas == [0.9, 0.95] and filled.sources == ["raw", "short", "long"]
+    assert filled.loss == "info_nce" and filled.positives == 6 and filled.projector == "per_token"
+    clip = ClipSettings.from_document({"vision": TINY_VISION})
+    assert clip.sources == ["long"] and clip.text == {"width": 512, "heads": 8, "layers": 12, "context_length": 77}
+    with pytest.raises(ValueError, match=r"--settings: key lr: -1 is less than or equal to the minimum of 0"):
+        FlameSettings.from_document({"vision": TINY_VISION, "lr": -1}, "--settings")
+    with pytest.raises(ValueError, match=r"key \(top level\).*'epoch'"):
+        FlameSettings.from_document({"vision": TINY_VISION, "epoch": 2})
+    with pytest.raises(ValueError, match=r"key \(top level\).*'loss'"):
+        ClipSettings.from_document({"vision": TINY_VISION, "loss": "info_nce"})
+    with pytest.raises(ValueError, match=r"key loss: 'siglip' is not one of"):
+        FlameSettings.from_document({"vision": TINY_VISION, "loss": "siglip"})
+    with pytest.raises(ValueError, match="fewer than one step's batch of 64"):
+        train(pairs_of(write_training_pairs(tmp_path)), tmp_path / "m", tmp_path / "s", settings(batch_size=64),
+              TrainExecution(num_workers=0, checkpoint_every=1))
+
+
+def test_embeddings_of_another_text_side_or_without_a_training_source_are_refused(tmp_path):
+    raw = write_training_pairs(tmp_path)
+    write_training_pairs(tmp_path / "other", sizes=(16,), text_side={"layer": 2})
+    mixed = [ShardPair(raw[0][0], raw[0][1]), ShardPair(raw[1][0], tmp_path / "other" / "emb" / "shard-00000.parquet")]
+    run = TrainExecution(num_workers=0, checkpoint_every=100)
+    with pytest.raises(ValueError, match=r"shard-00000.parquet: embedded differently from .* \(layer\)"):
+        train(mixed, tmp_path / "m", tmp_path / "s", settings(), run)
+    with pytest.raises(ValueError, match=r"no embeddings of caption sources \['long'\]"):
+        train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(sources=["raw", "long"]), run)
+
+
+def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
+    """`facets: [b]` (an ablation's one-prompt model): each image's target is its `b` row alone, the epoch counts the
+    same images, and a facet the embeddings lack is refused naming it."""
+    import pyarrow.parquet as pq
+
+    from pipeline.train.data import FacetTargets
+
+    raw = write_training_pairs(tmp_path)
+    table = pq.read_table(raw[0][1]).to_pylist()
+    targets = FacetTargets(["raw"], "info_nce", ("b",), ("b",))
+    rows = targets.open(raw[0][1])
+    for key in ("0000", "0003"):
+        vectors, mask = targets.draw(rows, key, random.Random(0))
+        expected = next(r["embedding"] for r in table if r["key"] == key and r["facet"] == "b")
+        assert mask.tolist() == [True] and np.allclose(vectors[0], np.array(expected, np.float16))
+    assert targets.count(raw[0][1]) == FacetTargets(["raw"], "info_nce", ("a", "b")).count(raw[0][1]) == 16
+    run = TrainExecution(num_workers=0, checkpoint_every=100)
+    summary = train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(facets=["b"]), run)
+    assert summary["settings"]["facets"] == ["b"] and summary["images_with_texts"] == 32
+    refused = r"key facets: \['c'\] not among the facets embedded for sources \['raw'\] \(\['a', 'b'\]\)"
+    with pytest.raises(ValueError, match=refused):
+        train(pairs_of(raw), tmp_path / "m2", tmp_path / "s2", settings(facets=["c"]), run)
+
+
+COLOR_WORDS = ["red", "green", "blue", "yellow"]
+
+
+def write_caption_files(raw_pairs) -> list[ShardPair]:
+    """Captions Parquet files (the caption stage's columns) for the shards of ``write_training_pairs``: per colour
+    a raw alt-text and a long caption naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.io.parquet import write_parquet
+
+    pairs = []
+    for tar, embeddings in raw_pairs:
+        keys = pq.read_table(embeddings, columns=["key"])["key"].unique().to_pylist()
+        words = [COLOR_WORDS[int(k[1:]) % len(COLOR_WORDS)] for k in keys]
+        table = pa.table({"key": keys, "raw": [f"{w} square" for w in words],
+                          "short": [[] for _ in words],
+                          "long": [[f"A plain {w} square fills the whole picture."] for w in words]})
+        path = embeddings.parent.parent / "captions" / embeddings.name
+        path.parent.mkdir(exist_ok=True)
+        write_parquet(table, path, {"stage": "caption", "backend": "test"})
+        pairs.append(ShardPair(tar, path))
+    return pairs
+
+
+def test_clip_baseline_runs_on_two_processes_over_uneven_shards(tmp_path):
+    raw = write_training_pairs(tmp_path, sizes=(16, 40, 8))
+    pairs = [(p.tar, p.texts) for p in write_caption_files(raw)]
+    doc = {**{k: v for k, v in BASE.items() if k != "sources"}, "epochs": 2, "batch_size": 4, "sources": ["raw"],
+           "embed_dim": 16, "text": {"width": 16, "heads": 2, "layers": 1}}
+    flame_train(pairs, tmp_path / "clip", tmp_path / "state", doc, processes=2, clip=True)
+    summary = json.loads((tmp_path / "clip" / "train_summary.json").read_text())
+    assert summary["kind"] == "clip" and summary["global_batch"] == 8
+    assert summary["steps_per_process_this_run"] == [2 * (64 // 8)] * 2
+    assert len(read_metrics(tmp_path / "clip")) == summary["steps"] == 16
+
+
+def test_clip_baseline_trains_on_captions_and_is_evaluated_by_the_same_model_interface(tmp_path):
+    from pipeline.evaluate.models import ClipModel, load_model
+    from PIL import Image
+
+    pairs = write_caption_files(write_training_pairs(tmp_path))
+    doc = {k: v for k, v in BASE.items() if k != "sources"}
+    clip = ClipSettings.from_document({**doc, "epochs": 6, "sources": ["raw", "long"], "embed_dim": 16,
+                                       "text": {"width": 32, "heads": 2, "layers": 1}})
+    summary = train(pairs, tmp_path / "clip", tmp_path / "state", clip, TrainExecution(0, 100))
+    rows = read_metrics(tmp_path / "clip")
+    assert summary["kind"] == "clip" and summary["steps"] == len(rows) == 6 * 4
+    first, last = np.mean([float(r["loss"]) for r in rows[:4]]), np.mean([float(r["loss"]) for r in rows[-4:]])
+    assert last < 0.7 * first
+    model = load_model(tmp_path / "clip", device="cpu")
+    assert isinstance(model, ClipModel) and model.tokenizer.context_length == 77
+    images = model.encode_image([Image.new("RGB", (32, 32), c) for c in ((220, 20, 20), (20, 20, 220))])
+    texts = model.encode_text(["red square", "blue square", "x " * 200])  # the last is cut to 77 tokens
+    assert images.shape == (2, 16) and texts.shape == (3, 16)
+    assert torch.allclose(texts.norm(dim=-1), torch.ones(3), atol=1e-5)

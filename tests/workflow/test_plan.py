@@ -1,0 +1,338 @@
+"""The Snakemake workflow: lint, config validation, the real config's dry run from the repository root, the demo DAG
+end to end (small), and which rules a change of each kind of setting reruns."""
+
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fixtures.workflow import REPO, SNAKEMAKE, shrink_demo, snakemake
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the "Job stats" table of a dry run ({} when there is nothing to do)."""
+    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def write_config(path: Path, base: str = "demo.yaml", **sections) -> Path:
+    config = yaml.safe_load((REPO / "config" / base).read_text())
+    if "demo" in sections:
+        shrink_demo(config, **sections.pop("demo"))
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", "--configfile", "config/demo.yaml", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_config_is_an_error_naming_the_configs(tmp_path):
+    proc = snakemake("-n", "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "config/demo.yaml" in proc.stderr + proc.stdout
+
+
+def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_path):
+    """`snakemake -n --configfile config/cc3m.yaml` as the README says, with 332 placeholder shards where the
+    user's copy of CC3M would be (an overlay config sets only data.train_shards)."""
+    shards = tmp_path / "cc3m"
+    shards.mkdir()
+    for i in range(332):
+        (shards / f"{i:05d}.tar").write_bytes(b"")
+    overlay = tmp_path / "where-my-data-is.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
+    proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
+    out = proc.stdout + proc.stderr
+    # 2 models x (34 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5)
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 150, "report": 1,
+                                 "vocabulary_map": 1, "all": 1}
+    assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
+    def command_args(marker):
+        line = next(line for line in out.splitlines() if marker in line)
+        return shlex.split(re.split(r"OMP_NUM_THREADS=\d+ ", line)[1].split(" > ")[0])
+
+    args, clip_args = command_args(" train --shards "), command_args(" train-clip --shards ")
+    for launched in (args, clip_args):
+        assert launched[:4] == ["accelerate", "launch", "--multi_gpu", "--num_processes"] and launched[4] == "8"
+        assert launched[launched.index("--num-workers") + 1] == "8"
+        assert launched[launched.index("--checkpoint-every") + 1] == "1000"
+    settings = json.loads(args[args.index("--settings") + 1])
+    real = yaml.safe_load((REPO / "config" / "cc3m.yaml").read_text())["train"]
+    assert settings["vision"] == real["vision"] and settings["vision"]["kwargs"] == {}
+    shared = ("vision", "batch_size", "epochs", "lr", "warmup_steps", "precision", "grad_accum", "seed")
+    assert {k: settings[k] for k in shared[1:-1]} == {
+        "batch_size": 384, "epochs": 32, "lr": 5e-4, "warmup_steps": 2000, "precision": "bf16", "grad_accum": 1}
+    assert settings["loss"] == "info_nce" and settings["projector"] == "per_token"
+    assert len(args[args.index("--shards") + 1:args.index("--embeddings")]) == 332
+    # the baseline: the same backbone, batch, epochs and schedule, its own text tower, on the captions
+    clip_settings = json.loads(clip_args[clip_args.index("--settings") + 1])
+    assert {k: clip_settings[k] for k in shared} == {k: settings[k] for k in shared}
+    assert clip_settings["text"]["context_length"] == 77 and "loss" not in clip_settings
+    captions = clip_args[clip_args.index("--captions") + 1:clip_args.index("--out")]
+    assert len(captions) == 332 and all(c.startswith("results/cc3m/caption/") for c in captions)
+    embed_cmd = next(line for line in out.splitlines() if "flame embed " in line)
+    assert '"llm":"mistralai/Mistral-Nemo-Instruct-2407"' in embed_cmd and '"layer":39' in embed_cmd
+    assert '"layout":"paper"' in embed_cmd
+    caption_args = command_args(" caption /")
+    caption = json.loads(caption_args[caption_args.index("--settings") + 1])
+    assert caption["backend"] == "hf" and caption["model"] == "openbmb/MiniCPM-V-4.6"
+    assert (caption["long"]["count"], caption["short"]["count"]) == (1, 1)
+    assert caption_args[caption_args.index("--batch-size") + 1] == "32"
+    assert caption_args[caption_args.index("--state-dir") + 1] == "state/cc3m/caption"
+    assert caption_gpus(out) == {1}
+
+
+def test_the_official_settings_commented_in_the_real_config_plan_the_official_run(tmp_path):
+    """Uncomment the official-release lines of config/cc3m.yaml (and comment the paper's) as its comments say."""
+    text = (REPO / "config" / "cc3m.yaml").read_text()
+    swaps = [("  layout: paper\n", ""), ("  facets: {raw: short, short: short, long: long}\n", ""),
+             ("  # layout: official", "  layout: official"), ("  # facets: null", "  facets: null"),
+             ("  loss: info_nce", "  # loss: info_nce"),
+             ("  # loss: sigmoid_multi_positive", "  loss: sigmoid_multi_positive")]
+    for old, new in swaps:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "00000.tar").write_bytes(b"")
+    official = tmp_path / "official.yaml"
+    official.write_text(text)
+    overlay = tmp_path / "data.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{tmp_path}/shards/*.tar"}}))
+    out = snakemake("-n", "-p", "--configfile", str(official), str(overlay), cwd=REPO).stdout
+    assert planned_jobs(out)["embed"] == 1 and planned_jobs(out)["train"] == 2
+    assert '"layout":"official"' in out and '"facets":null' in out and '"layer":39' in out
+    assert '"loss":"sigmoid_multi_positive"' in out and '"positives":6' in out
+
+
+def test_multi_node_training_is_refused_by_the_schema(tmp_path):
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       train={"resources": {"gpu": 8, "nodes": 2, "mem_mb": 1000, "runtime": 10}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "nodes" in proc.stderr + proc.stdout
+
+
+def test_config_typo_fails_before_any_job_naming_the_key(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", embed={"layr": 3})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0
+    assert "layr" in proc.stderr + proc.stdout
+
+
+def test_wrong_type_names_the_key(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", train={"epochs": "many"})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "epochs" in proc.stderr + proc.stdout
+
+
+def test_shard_glob_matching_nothing_names_the_pattern(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/none/*.tar"})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and f"{tmp_path}/none/*.tar" in proc.stderr + proc.stdout
+
+
+def caption_gpus(dry_run_output: str) -> set[int]:
+    """The ``gpu`` resource of every caption job of a dry run."""
+    blocks = dry_run_output.split("rule caption:")[1:]
+    return {int(re.search(r"resources: .*\bgpu=(\d+)", block).group(1)) for block in blocks}
+
+
+def test_caption_jobs_ask_for_a_gpu_only_when_the_backend_runs_a_model(tmp_path):
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       caption={"backend": "dataset", "model": None})
+    out = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout
+    assert caption_gpus(out) == {0}
+
+
+def test_missing_local_llm_directory_names_the_path(tmp_path):
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       embed={"llm": "/nonexistent/llm"})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "/nonexistent/llm" in proc.stderr + proc.stdout
+
+
+@pytest.mark.e2e
+def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path):
+    cfg = write_config(
+        tmp_path / "small.yaml",
+        demo={"train_shards": 2, "samples_per_shard": 24, "eval_size": 12},
+        train={"epochs": 1, "batch_size": 8},
+    )
+    run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
+    snakemake(*run, "--configfile", str(cfg))
+    report = (tmp_path / "results" / "demo" / "report" / "report.md").read_text()
+    for name in ("urban1k", "sharegpt4v", "dci", "docci", "coco", "zeroshot", "xm3600", "sugar_crepe", "winoground",
+                 "linear_probe"):
+        assert f"| {name} |" in report
+    assert "| sugar_crepe | en | image_caption_selection | acc_swap_att |" in report
+    assert "flame (%) | flame_single (%) | clip (%)" in report and "- clip: `results/demo/train/clip`" in report
+    assert "## Claims" in report and "claims held." in report
+    assert "## Per language (image_retrieval_recall@1)" in report and "| xm3600 | de |" in report
+    assert "image_retrieval_recall@1" in report and "acc1" in report
+    # provenance: every stage's output says what made it; the report lists the models' and evaluations'
+    from pipeline.io.parquet import read_parquet_metadata
+
+    for stage in ("caption", "embed"):
+        found = read_parquet_metadata(tmp_path / "results" / "demo" / stage / "shard-00000.parquet")["provenance"]
+        assert len(found["settings_sha256"]) == 64 and found["torch"] and found["transformers"]
+    assert "## Provenance" in report and "| train flame (settings " in report and "| train clip (settings " in report
+    assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
+    html = tmp_path / "report.html"
+    snakemake("--directory", str(tmp_path), "--configfile", str(cfg), "--report", str(html))
+    assert html.stat().st_size > 10000 and "recall_curves.png" in html.read_text(errors="ignore")
+    assert "vocabulary.png" in html.read_text(errors="ignore")
+
+    def plan(**sections):
+        changed = write_config(tmp_path / "changed.yaml", **{**yaml.safe_load(cfg.read_text()), **sections})
+        proc = snakemake(*run, "--configfile", str(changed), "-n")
+        return planned_jobs(proc.stdout + proc.stderr)
+
+    base = yaml.safe_load(cfg.read_text())
+    speed_only = {"train": {**base["train"], "execution": {"num_workers": 1, "checkpoint_every": 3}, "threads": 1},
+                  "embed": {**base["embed"], "execution": {"token_budget": 999}, "threads": 1},
+                  "caption": {**base["caption"], "execution": {"batch_size": 3}, "threads": 2},
+                  "evaluate": {**base["evaluate"], "execution": {"token_budget": 99, "num_workers": 1}, "threads": 2}}
+    assert plan(**speed_only) == {}
+    # a shared setting retrains every model; a FLAME-only one FLAME and its ablation; a baseline one the baseline
+    def evaluations(*models):
+        return sum(len(spec.get("languages", ["en"])) for model in models
+                   for spec in base["evaluate"]["benchmarks"].values() if model in spec.get("models", [model]))
+
+    flames = ("flame", "flame_single")
+    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 3, "evaluate": evaluations(*flames, "clip"),
+                                                         "report": 1, "vocabulary_map": 1, "all": 1}
+    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {
+        "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1, "all": 1}
+    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {
+        "train": 1, "evaluate": evaluations("clip"), "report": 1, "all": 1}
+    assert plan(report={"claims": base["report"]["claims"][:1]}) == {"report": 1, "all": 1}
+    assert plan(ablations={"flame_single": {"facets": ["main_category"]}}) == {
+        "train": 1, "evaluate": evaluations("flame_single"), "report": 1, "all": 1}
+    # the text side re-embeds and retrains FLAME and its ablation only: the baseline reads the captions
+    flame_text_side = {"embed": 2, "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1,
+                       "all": 1}
+    assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == flame_text_side
+    assert plan(embed={**base["embed"], "layer": 2}) == flame_text_side
+    # a shard whose content changed: its own caption and embed jobs, then everything trained on all shards (a touch
+    # alone is not a change: Snakemake compares the checksums it recorded of inputs under 1 MB)
+    shard = tmp_path / "data" / "demo" / "train" / "shard-00001.tar"
+    original = shard.read_bytes()
+    os.utime(shard)
+    assert plan() == {}
+    with tarfile.open(shard, "a") as tar:
+        info = tarfile.TarInfo("extra.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"extra"))
+    assert plan() == {"caption": 1, "embed": 1, "train": 3, "evaluate": evaluations(*flames, "clip"), "report": 1,
+                      "vocabulary_map": 1, "all": 1}
+    shard.write_bytes(original)
+    # a release that changes what a stage writes (its OUTPUT_FORMATS number) reruns that stage and what follows
+    (tmp_path / "bump").mkdir()
+    (tmp_path / "bump" / "sitecustomize.py").write_text(
+        "import pipeline.io.embeddings\npipeline.io.embeddings.VERSION += 1\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "bump"))
+    bumped = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *run, "--configfile", str(cfg), "-n"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert planned_jobs(bumped.stdout) == flame_text_side
+
+    # a benchmark whose data is missing fails alone: the other jobs still run (keep-going in the profile)
+    extra = {"broken": {"format": "docci", "path": "nowhere/docci"},
+             "urban_again": {"format": "urban1k", "path": base["evaluate"]["benchmarks"]["urban1k"]["path"]}}
+    broken = write_config(tmp_path / "broken.yaml", **{
+        **base, "evaluate": {**base["evaluate"], "benchmarks": {**base["evaluate"]["benchmarks"], **extra}}})
+    proc = snakemake(*run, "--configfile", str(broken), check=False)
+    assert proc.returncode != 0
+    for model in ("flame", "flame_single", "clip"):
+        assert (tmp_path / "results" / "demo" / "eval" / model / "urban_again" / "en.json").exists()
+        assert not (tmp_path / "results" / "demo" / "eval" / model / "broken" / "en.json").exists()
+        log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken" / "en.log").read_text()
+        assert "nowhere/docci/docci_descriptions.jsonlines: missing" in log and "expected layout" in log
+    shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+@pytest.mark.e2e
+def test_caption_rule_runs_a_tiny_minicpm_v_and_reruns_when_a_prompt_changes(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipeline.io.parquet import read_parquet_metadata
+    from pipeline.demo.tiny_vlm import save_tiny_vlm
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Describe this image in detail.\nA red star next to a blue circle.\n")
+    vlm = save_tiny_vlm(tmp_path / "vlm", corpus, arch="minicpmv4_7")
+    caption = {"backend": "hf", "model": str(vlm), "long": {"prompt": "Describe this image in detail.",
+                                                            "max_new_tokens": 12},
+               "short": {"prompt": "Describe it briefly.", "max_new_tokens": 6}, "execution": {"batch_size": 4}}
+    cfg = write_config(tmp_path / "c.yaml", demo={"train_shards": 2, "samples_per_shard": 6, "eval_size": 12},
+                       caption=caption)
+    run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
+    outputs = [f"results/demo/caption/shard-0000{i}.parquet" for i in range(2)]
+    snakemake(*run, *outputs, "--configfile", str(cfg))  # targets first: --configfile takes several files
+    for output in outputs:
+        rows = pq.read_table(tmp_path / output).to_pylist()
+        assert len(rows) == 6 and all(len(r["long"]) == 1 and len(r["short"]) == 1 and r["raw"] for r in rows)
+        meta = read_parquet_metadata(tmp_path / output)
+        assert meta["model"] == str(vlm) and meta["prompts"]["short"]["prompt"] == "Describe it briefly."
+    assert not list((tmp_path / "state" / "demo" / "caption").glob("*.partial.jsonl"))
+
+    def plan(**changes):
+        changed = write_config(tmp_path / "changed.yaml", demo={"train_shards": 2, "samples_per_shard": 6,
+                                                                "eval_size": 12}, caption={**caption, **changes})
+        return planned_jobs(snakemake(*run, "-n", *outputs, "--configfile", str(changed)).stdout)
+
+    assert plan(execution={"batch_size": 1}) == {}
+    assert plan(short={"prompt": "One sentence, please."}) == {"caption": 2}
+
+
+def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
+    """A mistyped facet, a layer deeper than the local LLM and a missing benchmark path, each named in the dry run."""
+    cfg = write_config(tmp_path / "c.yaml", embed={"facets": {"long": ["descripton"]}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key embed.facets" in out and "'descripton'" in out
+    vision = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["train"]["vision"]
+    cfg = write_config(tmp_path / "c.yaml", train={"vision": {**vision, "model": "vit_tiny_patch16_2244"}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key train.vision.model" in out and "'vit_tiny_patch16_2244'" in out
+    cfg = write_config(tmp_path / "c.yaml", ablations={"flame_single": {"loss": "info_nce_typo"}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key ablations.flame_single" in out and "info_nce_typo" in out
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["report"]["claims"][0]["baseline"] = "clpi"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key report.claims[0].baseline: no model 'clpi'" in out
+
+    llm = tmp_path / "llm"
+    llm.mkdir()
+    (llm / "config.json").write_text(json.dumps({"num_hidden_layers": 4}))
+    (tmp_path / "s.tar").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       embed={"llm": str(llm), "layer": 5})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key embed.layer: 5, but the LLM at" in out and "has 4 decoder layers" in out
+
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/*.tar"},
+                       embed={"llm": str(llm), "layer": 4})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path))
+    assert "evaluate.benchmarks.urban1k.path: /data/eval/Urban1k" in proc.stderr  # a warning: the plan still runs
+    assert planned_jobs(proc.stdout)["embed"] == 1

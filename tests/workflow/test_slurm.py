@@ -1,0 +1,213 @@
+"""The workflow on a real SLURM scheduler: a single-host cluster (Debian's slurm-wlm and munge, installed when
+missing), the demo DAG submitted through profiles/slurm by snakemake-executor-plugin-slurm, outputs equal to a local
+run's. Plus the sbatch arguments the profile gives the GPU rules of the real config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from fixtures.workflow import shrink_demo
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PACKAGES = ("slurm-wlm", "munge")
+
+
+def _install() -> str | None:
+    """Install slurm-wlm and munge when missing; the reason they cannot be, or None."""
+    if all(shutil.which(tool) for tool in ("slurmctld", "slurmd", "sbatch", "munged")):
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "slurm-wlm is not installed and cannot be (needs root and apt-get)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for attempt in ([], ["update"]):
+        if attempt:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
+        proc = subprocess.run(["apt-get", "install", "-y", "-q", *PACKAGES], env=env, capture_output=True, text=True,
+                              timeout=900)
+        if proc.returncode == 0:
+            return None
+    return f"apt-get install {' '.join(PACKAGES)} failed: {proc.stderr.strip()[-300:]}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, what: str, seconds: float = 60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """A one-node SLURM cluster (no accounting database, as many small clusters) on this host; yields the env with
+    SLURM_CONF. The daemons it starts are stopped by PID."""
+    reason = _install()
+    if reason:
+        pytest.skip(reason)
+    # the batch jobs' own srun reads the default path (the executor plugin drops SLURM_* variables, SLURM_CONF too)
+    conf = Path("/etc/slurm/slurm.conf")
+    if conf.exists():
+        pytest.skip(f"{conf} exists: this host has a SLURM configuration of its own, which the test will not replace")
+    root = tmp_path_factory.mktemp("slurm")
+    for name in ("state", "spool"):
+        (root / name).mkdir()
+    host = socket.gethostname()
+    memory_mb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                         if line.startswith("MemTotal"))) // 1024 - 2048
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(f"""ClusterName=flametest
+SlurmctldHost={host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={root}/state
+SlurmdSpoolDir={root}/spool
+SlurmctldPidFile={root}/slurmctld.pid
+SlurmdPidFile={root}/slurmd.pid
+SlurmctldLogFile={root}/slurmctld.log
+SlurmdLogFile={root}/slurmd.log
+SlurmctldPort={_free_port()}
+SlurmdPort={_free_port()}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MinJobAge=3600
+NodeName={host} CPUs={os.cpu_count()} RealMemory={memory_mb} State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+""")
+    env = dict(os.environ, SLURM_CONF=str(conf))
+    started = []
+    munge_socket = Path("/run/munge/munge.socket.2")
+    if not munge_socket.exists():
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        munged = subprocess.Popen(["munged", "--foreground", "--force"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        started.append(munged)
+        _wait(munge_socket.exists, "munged did not start")
+    for daemon in ("slurmctld", "slurmd"):
+        started.append(subprocess.Popen([daemon, "-D", "-f", str(conf)], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+
+    def idle() -> bool:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
+        return proc.stdout.strip() == "idle"
+
+    try:
+        _wait(idle, "the SLURM node did not become idle")
+        yield env
+    finally:
+        for proc in reversed(started):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        conf.unlink()
+
+
+def _small_demo(path: Path) -> Path:
+    """The demo, shrunk to ten jobs: two shards, one benchmark, FLAME only."""
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    shrink_demo(config, train_shards=2, samples_per_shard=8, eval_size=12)
+    config["train"].update(epochs=1, batch_size=8)
+    config["evaluate"]["benchmarks"] = {"urban1k": config["evaluate"]["benchmarks"]["urban1k"]}
+    config["evaluate"]["vocabulary_images"] = []
+    for section in ("clip_baseline", "ablations", "report"):
+        del config[section]
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.e2e
+def test_the_demo_dag_on_a_real_slurm_cluster_equals_a_local_run(slurm_cluster, tmp_path):
+    cfg = _small_demo(tmp_path / "small.yaml")
+    outputs = {}
+    # squeue for job status (no accounting database); poll every 2 s instead of the cluster-friendly defaults
+    slurm_flags = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+                   "--seconds-between-status-checks", "2")
+    for where, profile, extra in (("local", "local", ()), ("slurm", "slurm", slurm_flags)):
+        workdir = tmp_path / where
+        workdir.mkdir()
+        # nothing activated: the jobs find the workflow's own `flame` by themselves
+        env = {**slurm_cluster, "PATH": "/usr/bin:/bin"}
+        proc = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--profile",
+                               str(REPO / "profiles" / profile), "--directory", str(workdir), "--configfile",
+                               str(cfg), "--jobs", "4", *extra], env=env, capture_output=True, text=True, timeout=1500)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        outputs[where] = workdir / "results" / "demo"
+        if where == "slurm":
+            log = proc.stdout + proc.stderr
+            # every job but the local target `all` went through sbatch: one per shard for caption and embed
+            assert log.count("has been submitted with SLURM jobid") == 9
+            commands = [line for line in log.splitlines() if line.startswith("Shell command:")]
+            assert sum(" flame caption " in c for c in commands) == 2
+            assert sum(" flame embed " in c for c in commands) == 2
+            rerun = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--profile",
+                                    str(REPO / "profiles" / profile), "--directory", str(workdir), "--configfile",
+                                    str(cfg), *extra, "-n"], env=env, capture_output=True, text=True, timeout=600)
+            assert "Nothing to be done" in rerun.stdout + rerun.stderr
+    for stage in ("caption", "embed"):
+        for shard in ("shard-00000", "shard-00001"):
+            local, remote = (pq.read_table(outputs[w] / stage / f"{shard}.parquet") for w in ("local", "slurm"))
+            assert local.equals(remote), (stage, shard)
+    local, remote = (yaml.safe_load((outputs[w] / "eval" / "flame" / "urban1k" / "en.json").read_text())
+                     for w in ("local", "slurm"))
+    assert local["metrics"] == remote["metrics"]
+
+
+def _sbatch_call(rule_resources: dict, threads: int) -> str:
+    """The sbatch call snakemake-executor-plugin-slurm makes for a job with these resources."""
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+
+    class Resources(dict):
+        __getattr__ = dict.get
+
+    job = SimpleNamespace(resources=Resources(rule_resources), threads=threads)
+    params = {"run_uuid": "run", "slurm_logfile": "log", "comment_str": "rule", "account": "", "workdir": "",
+              "partition": f"-p {rule_resources['slurm_partition']}" if rule_resources.get("slurm_partition") else ""}
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+def test_the_slurm_profile_gives_the_gpu_rules_of_the_real_config_their_gpus_cpus_memory_and_time():
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.v8+.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "cc3m.yaml").read_text())
+
+    def resources(stage: str) -> dict:
+        return {**profile["default-resources"], **config[stage]["resources"],
+                **profile.get("set-resources", {}).get(stage, {})}
+
+    train = _sbatch_call(resources("train"), config["train"]["threads"])
+    assert "--gpus=8" in train and "--mem 480000" in train and "-t 2880" in train and "-p gpu" in train
+    assert "--ntasks" not in train  # one task: accelerate launch starts a process per GPU
+    assert f"--cpus-per-gpu={config['train']['threads']}" not in train
+    assert f"--cpus-per-task={config['train']['threads']}" in train
+    embed = _sbatch_call(resources("embed"), config["embed"]["threads"])
+    assert "--gpus=1" in embed and f"--cpus-per-task={config['embed']['threads']}" in embed and "-p gpu" in embed
+    caption = _sbatch_call(resources("caption"), config["caption"]["threads"])
+    assert "--gpus=1" in caption and "-t 720" in caption
