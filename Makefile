@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   build .venv if missing, run the whole DAG on the synthetic demo, print where the report is
-#   make test   build .venv if missing, run the test suite
+#   make test   build .venv if missing, lint (make lint), run the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,11 +20,15 @@ demo: $(STAMP)
 	@echo
 	@echo "Report: $(abspath results/demo/report/report.md)"
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
+# ruff and snakefmt take their settings from pyproject.toml; the workflow is linted with each shipped config
 lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
+	$(BIN)/snakemake --lint --configfile config/cc3m.yaml
 
 clean:
 	rm -rf results/demo state/demo data/demo models/tiny-llm .snakemake

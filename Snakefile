@@ -13,7 +13,7 @@ include: "rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.report.output,  # every report file: a missing one (e.g. a plot added later) reruns the report
         [VOCABULARY_MAP] if config["evaluate"]["vocabulary_images"] else [],
-    default_target: True

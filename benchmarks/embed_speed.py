@@ -22,9 +22,9 @@ import time
 
 import torch
 
+from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 from pipeline.embed.fda import FacetEmbedder
 from pipeline.embed.prompts import FACETS, PREFIX, paper_template
-from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 
 WORDS = ("red blue green striped dotted star circle square falling resting colliding sunset night fog small large "
          "behind beside above below bright dark calm tense heavy light shiny rough smooth object scene image").split()

@@ -27,8 +27,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from pipeline.cli import launch_command  # noqa: E402
 from pipeline.settings import stage_settings  # noqa: E402
+from pipeline.train.launch import launch_command  # noqa: E402
 
 
 def run(processes: int, settings: dict, shards: list[str], embeddings: list[str], threads: int) -> dict:
@@ -61,15 +61,17 @@ def flame_vs_clip(args) -> None:
     """One optimizer step (forward, backward, AdamW) of FLAME (per-token and pooled projector, info_nce against
     K x D precomputed targets) and of open_clip's CLIP (ViT tower + 12-layer text transformer at 77 tokens, ClipLoss)
     with the same vision tower and batch, on synthetic inputs, through the training code (`contrastive_step`); the
-    models take turns, one step each per round. Prints images/s, forward+backward FLOPs per image, and FLAME/CLIP ratios: measured vs predicted by FLOPs."""
+    models take turns, one step each per round. Prints images/s, forward+backward FLOPs per image, and FLAME/CLIP
+    ratios: measured vs predicted by FLOPs."""
     import time
 
     import torch
     import torch.nn.functional as F
     from accelerate import Accelerator
 
-    from pipeline.train.loop import ClipSettings, ClipTask, FlameSettings, FlameTask, _optimizer, contrastive_step
     from pipeline.train.data import Batch, StreamState
+    from pipeline.train.loop import ClipTask, FlameTask, _optimizer, contrastive_step
+    from pipeline.train.settings import ClipSettings, FlameSettings
 
     accelerator = Accelerator(mixed_precision=args.precision, cpu=not torch.cuda.is_available())
     device = accelerator.device

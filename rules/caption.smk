@@ -6,20 +6,20 @@ rule caption:
         shard=lambda wc: SHARDS[wc.shard],
     output:
         f"{RESULTS}/caption/{{shard}}.parquet",
-    params:
-        settings=settings_json("caption"),
-        output_format=OUTPUT_FORMATS["caption"],
-        state=f"{STATE}/caption",
     log:
         f"{RESULTS}/logs/caption/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/caption/{{shard}}.tsv"
+    conda:
+        "../envs/caption.yaml"
     threads: stage_threads("caption")
     resources:
         **caption_resources(),
         **execution_resources("caption"),
-    conda:
-        "../envs/caption.yaml"
+    params:
+        settings=settings_json("caption"),
+        output_format=OUTPUT_FORMATS["caption"],
+        state=f"{STATE}/caption",
     shell:
         "OMP_NUM_THREADS={threads} flame caption {input.shard:q} {output:q} --settings {params.settings:q}"
         " --batch-size {resources.batch_size} --state-dir {params.state:q} > {log:q} 2>&1"

@@ -17,7 +17,6 @@ from pipeline.io.shards import expand_shards, shard_name
 from pipeline.train.launch import launch_command
 from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings, validate_document
 
-
 if not config:
     raise WorkflowError(
         "no config given: run the demo with `--configfile config/demo.yaml` (or `make demo`), "
@@ -48,7 +47,7 @@ OUTPUT_FORMATS = {
 # (not) activated: its bin directory goes first on every job's PATH. With --software-deployment-method conda, each
 # stage's env provides them instead.
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
-    shell.prefix(f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; ")
+    shell.prefix(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; ')
 
 
 def _train_shards():
@@ -84,10 +83,16 @@ def _check_ablations():
 
 def _check_model_names():
     """Model names in evaluate.benchmarks.*.models and report.claims are models of the run."""
-    named = [(f"evaluate.benchmarks.{name}.models", model)
-             for name, spec in config["evaluate"]["benchmarks"].items() for model in spec.get("models", [])]
-    named += [(f"report.claims[{i}].{role}", claim[role])
-              for i, claim in enumerate(config.get("report", {}).get("claims", [])) for role in ("model", "baseline")]
+    named = [
+        (f"evaluate.benchmarks.{name}.models", model)
+        for name, spec in config["evaluate"]["benchmarks"].items()
+        for model in spec.get("models", [])
+    ]
+    named += [
+        (f"report.claims[{i}].{role}", claim[role])
+        for i, claim in enumerate(config.get("report", {}).get("claims", []))
+        for role in ("model", "baseline")
+    ]
     for key, model in named:
         if model not in MODELS:
             raise WorkflowError(f"config key {key}: no model {model!r} in this run (models: {', '.join(MODELS)})")
@@ -101,8 +106,10 @@ def _check_layer():
     llm = json.loads((path / "config.json").read_text())
     depth = llm.get("num_hidden_layers") or llm.get("text_config", {}).get("num_hidden_layers")
     if depth and layer > depth:
-        raise WorkflowError(f"config key embed.layer: {layer}, but the LLM at {path} has {depth} decoder layers "
-                            f"(hidden_states[1] .. hidden_states[{depth}]; -1: the final normed state)")
+        raise WorkflowError(
+            f"config key embed.layer: {layer}, but the LLM at {path} has {depth} decoder layers "
+            f"(hidden_states[1] .. hidden_states[{depth}]; -1: the final normed state)"
+        )
 
 
 def _check_vision_model():
@@ -113,11 +120,15 @@ def _check_vision_model():
     known = json.loads(cache.read_text()) if cache.is_file() else {}
     if name in known.get(timm_version, []):
         return
-    proc = subprocess.run([sys.executable, "-c", "import sys, timm; print(timm.is_model(sys.argv[1]))", name],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, timm; print(timm.is_model(sys.argv[1]))", name],
+        capture_output=True,
+        text=True,
+    )
     if proc.stdout.strip() != "True":
-        raise WorkflowError(f"config key train.vision.model: timm {timm_version} has no model {name!r} (see "
-                            "timm.list_models())")
+        raise WorkflowError(
+            f"config key train.vision.model: timm {timm_version} has no model {name!r} (see " "timm.list_models())"
+        )
     known.setdefault(timm_version, []).append(name)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -130,12 +141,17 @@ def _warn_missing_benchmarks():
     """Benchmarks whose path is missing now (not written by the demo): their jobs will fail alone (keep-going)."""
     made_here = Path(DEMO["out"]).resolve() if DEMO else None
     paths = {name: Path(spec["path"]).expanduser() for name, spec in config["evaluate"]["benchmarks"].items()}
-    missing = [f"  evaluate.benchmarks.{name}.path: {config['evaluate']['benchmarks'][name]['path']}"
-               for name, path in paths.items()
-               if not path.exists() and (made_here is None or made_here not in path.resolve().parents)]
+    missing = [
+        f"  evaluate.benchmarks.{name}.path: {config['evaluate']['benchmarks'][name]['path']}"
+        for name, path in paths.items()
+        if not path.exists() and (made_here is None or made_here not in path.resolve().parents)
+    ]
     if missing:
-        print("warning: these benchmark paths do not exist; their evaluate jobs will fail, the others still run:\n"
-              + "\n".join(missing), file=sys.stderr)
+        print(
+            "warning: these benchmark paths do not exist; their evaluate jobs will fail, the others still run:\n"
+            + "\n".join(missing),
+            file=sys.stderr,
+        )
 
 
 SHARDS = _train_shards()

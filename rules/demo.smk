@@ -7,6 +7,13 @@ if DEMO:
         output:
             shards=list(SHARDS.values()),
             manifest=f"{DEMO['out']}/MANIFEST.json",
+        log:
+            f"{RESULTS}/logs/demo_data.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/demo_data.tsv"
+        conda:
+            "../envs/demo.yaml"
+        threads: 1
         params:
             out=lambda wildcards, output: Path(output.manifest).parent,
             seed=DEMO["seed"],
@@ -14,13 +21,6 @@ if DEMO:
             per_shard=DEMO["samples_per_shard"],
             eval_size=DEMO["eval_size"],
             image_size=DEMO["image_size"],
-        log:
-            f"{RESULTS}/logs/demo_data.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/demo_data.tsv"
-        threads: 1
-        conda:
-            "../envs/demo.yaml"
         shell:
             "flame demo-data {params.out:q} --overwrite --seed {params.seed} --train-shards {params.n_shards}"
             " --samples-per-shard {params.per_shard} --eval-size {params.eval_size}"
@@ -29,14 +29,14 @@ if DEMO:
     rule demo_llm:
         output:
             directory(config["embed"]["llm"]),
-        params:
-            settings=as_json(stage_settings(DEMO["llm"])),  # threads: speed only
         log:
             f"{RESULTS}/logs/demo_llm.log",
         benchmark:
             f"{RESULTS}/benchmarks/demo_llm.tsv"
-        threads: DEMO["llm"]["threads"]
         conda:
             "../envs/demo.yaml"
+        threads: DEMO["llm"]["threads"]
+        params:
+            settings=as_json(stage_settings(DEMO["llm"])),  # threads: speed only
         shell:
             "OMP_NUM_THREADS={threads} flame demo-llm {output:q} --settings {params.settings:q} > {log:q} 2>&1"

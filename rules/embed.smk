@@ -7,19 +7,19 @@ rule embed:
         llm=demo_llm(),
     output:
         f"{RESULTS}/embed/{{shard}}.parquet",
-    params:
-        settings=settings_json("embed"),
-        output_format=OUTPUT_FORMATS["embed"],
     log:
         f"{RESULTS}/logs/embed/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embed/{{shard}}.tsv"
+    conda:
+        "../envs/embed.yaml"
     threads: stage_threads("embed")
     resources:
         **stage_resources("embed"),
         **execution_resources("embed"),
-    conda:
-        "../envs/embed.yaml"
+    params:
+        settings=settings_json("embed"),
+        output_format=OUTPUT_FORMATS["embed"],
     shell:
         "OMP_NUM_THREADS={threads} flame embed {input.captions:q} {output:q} --settings {params.settings:q}"
         " --token-budget {resources.token_budget} > {log:q} 2>&1"

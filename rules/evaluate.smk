@@ -7,10 +7,20 @@ rule evaluate:
         data=demo_manifest(),
     output:
         f"{RESULTS}/eval/{{model}}/{{benchmark}}/{{language}}.json",
+    log:
+        f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}/{{language}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}/{{language}}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
         benchmark="[^/]+",
         language="[^/]+",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: stage_threads("evaluate")
+    resources:
+        **stage_resources("evaluate"),
+        **execution_resources("evaluate"),
     params:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
@@ -19,16 +29,6 @@ rule evaluate:
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
         output_format=OUTPUT_FORMATS["evaluate"],
-    log:
-        f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}/{{language}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}/{{language}}.tsv"
-    threads: stage_threads("evaluate")
-    resources:
-        **stage_resources("evaluate"),
-        **execution_resources("evaluate"),
-    conda:
-        "../envs/evaluate.yaml"
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
@@ -46,18 +46,18 @@ rule report:
         table=report(f"{RESULTS}/report/results.csv", category="Results", labels={"what": "CSV"}),
         plot=report(f"{RESULTS}/report/results.png", category="Results", labels={"what": "headline metrics"}),
         curves=report(f"{RESULTS}/report/recall_curves.png", category="Results", labels={"what": "recall@k"}),
-    params:
-        title=f"FLAME evaluation: {config['name']}",
-        claims=json.dumps(config.get("report", {}).get("claims", [])),
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
-    threads: 1
     conda:
         "../envs/evaluate.yaml"
+    threads: 1
+    params:
+        title=f"FLAME evaluation: {config['name']}",
+        claims=json.dumps(config.get("report", {}).get("claims", [])),
     shell:
-        "flame report {input:q} --out-dir \"$(dirname {output.report:q})\" --title {params.title:q}"
+        'flame report {input:q} --out-dir "$(dirname {output.report:q})" --title {params.title:q}'
         " --claims {params.claims:q} > {log:q} 2>&1"
 
 
@@ -69,18 +69,18 @@ if config["evaluate"]["vocabulary_images"]:
             data=demo_manifest(),
         output:
             report(VOCABULARY_MAP, category="Vocabulary mapping"),
-        params:
-            images=config["evaluate"]["vocabulary_images"],
-            dtype=config["evaluate"]["dtype"],
         log:
             f"{RESULTS}/logs/vocabulary_map.log",
         benchmark:
             f"{RESULTS}/benchmarks/vocabulary_map.tsv"
+        conda:
+            "../envs/evaluate.yaml"
         threads: stage_threads("evaluate")
         resources:
             **stage_resources("evaluate"),
-        conda:
-            "../envs/evaluate.yaml"
+        params:
+            images=config["evaluate"]["vocabulary_images"],
+            dtype=config["evaluate"]["dtype"],
         shell:
             "OMP_NUM_THREADS={threads} flame vocab-map --model-dir {input.model:q} --images {params.images:q}"
             " --out {output:q} --dtype {params.dtype} > {log:q} 2>&1"

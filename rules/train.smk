@@ -12,24 +12,24 @@ rule train:
         texts=train_texts,
     output:
         directory(f"{RESULTS}/train/{{model}}"),
+    log:
+        f"{RESULTS}/logs/train/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
+    conda:
+        "../envs/train.yaml"
+    threads: stage_threads("train")
+    resources:
+        **stage_resources("train"),
+        **execution_resources("train"),
     params:
         settings=lambda wc: model_settings_json(wc.model),
         output_format=OUTPUT_FORMATS["train"],
         command=lambda wc: train_command(wc.model),
         state=lambda wc: f"{STATE}/train/{wc.model}",
         launcher=train_launcher(config["train"]["resources"]),
-    log:
-        f"{RESULTS}/logs/train/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
-    threads: stage_threads("train")
-    resources:
-        **stage_resources("train"),
-        **execution_resources("train"),
-    conda:
-        "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} {params.command[0]} --shards {input.shards:q}"
         " {params.command[1]} {input.texts:q} --out {output:q} --state-dir {params.state:q}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.embed.prompts import FACETS, OFFICIAL_LONG_PREFIX, PREFIX
 from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
+from pipeline.embed.prompts import FACETS, OFFICIAL_LONG_PREFIX, PREFIX
 
 CORPUS = [
     "A red striped star is falling past a small blue circle at sunset.",

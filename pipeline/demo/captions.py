@@ -22,8 +22,8 @@ in; all variation is drawn from that rng.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .scenes import Scene, SceneObject, dominant_colour, pattern_shade
 

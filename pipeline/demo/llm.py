@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import PreTrainedModel
 
-from pipeline.io.atomic import atomic_path
+from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 from pipeline.embed.fda import common_prefix_length, fda_forward, pad_right
 from pipeline.embed.prompts import paper_template
+from pipeline.io.atomic import atomic_path
 from pipeline.train.schedule import lr_factor
-from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 
 from .llm_corpus import FACET_ANSWERS, FacetExample, facet_examples
 from .llm_settings import PretrainSettings

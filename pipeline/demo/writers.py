@@ -69,8 +69,9 @@ import random
 import re
 import shutil
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from PIL import Image
 
@@ -410,7 +411,8 @@ def _write_xm3600(root: Path, seed: int, count: int, image_size: int) -> int:
         (root / "images" / f"{image_id}.jpg").write_bytes(_jpeg(render(scene, image_size)))
         entry: dict[str, Any] = {"image/key": image_id}
         for lang in LANGUAGES:
-            captions = distinct(lambda: translate_short(scene, lang, rng), XM3600_CAPTIONS_PER_LANGUAGE)
+            # the lambda runs inside this iteration (distinct calls it at once), so it sees this lang
+            captions = distinct(lambda: translate_short(scene, lang, rng), XM3600_CAPTIONS_PER_LANGUAGE)  # noqa: B023
             entry[lang] = _xm3600_entry(captions)
         lines.append(json.dumps(entry, ensure_ascii=False) + "\n")
     (root / "captions.jsonl").write_text("".join(lines), encoding="utf-8")

@@ -49,7 +49,7 @@ FACETS: dict[str, str] = {
     "main_category": 'the category of the main object in this image means in just one word:"',
     "main_pattern": 'the prominent characteristic or pattern of the main object in this image means in just one word:"',
     "minor_category": 'the category of the minor object in this image means in just one word:"',
-    "minor_pattern": 'the prominent characteristic or pattern of the minor object in this image means in just one word:"',
+    "minor_pattern": 'the prominent characteristic or pattern of the minor object in this image means in just one word:"',  # noqa: E501
     # interaction level
     "action": 'the primary action or event taking place in this image means in just one word:"',
     "spatial": 'the spatial layout of the objects in this image means in just one word:"',

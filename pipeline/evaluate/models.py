@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipeline.io.atomic import atomic_path
 from pipeline.embed.fda import FacetEmbedder
-from pipeline.llm import load_llm, resolve_device
-from pipeline.io.model_dir import load_weights, read_config
-from pipeline.train.model import FlameVisionModel
 from pipeline.embed.prompts import PromptTemplate
+from pipeline.io.atomic import atomic_path
+from pipeline.io.model_dir import load_weights, read_config
+from pipeline.llm import load_llm, resolve_device
+from pipeline.train.model import FlameVisionModel
 from pipeline.train.transforms import eval_transform
 
 

@@ -102,14 +102,21 @@ def decode_image(data: bytes | None) -> Image.Image | None:
 
 
 def expand_shards(pattern: str) -> list[Path]:
-    """The sorted files matching ``pattern``: brace ranges (``{00000..00331}``) expanded first, then globs.
+    """The sorted shard paths of ``pattern``: brace ranges (``{00000..00331}``) expanded first; a part with glob
+    characters (``* ? [``) stands for the files it matches, a part without them for that file, present or not (so a
+    brace pattern plans without its data, and a missing file is an error of the plan, naming it).
 
-    Raises naming the pattern when nothing matches.
+    Raises naming the pattern when it stands for no path at all.
     """
-    paths = sorted({Path(p) for part in braceexpand(pattern) for p in glob.glob(part)})
+    paths: set[Path] = set()
+    for part in braceexpand(pattern):
+        if glob.has_magic(part):
+            paths.update(Path(p) for p in glob.glob(part))
+        else:
+            paths.add(Path(part))
     if not paths:
         raise FileNotFoundError(f"shard glob {pattern!r} matches no file")
-    return paths
+    return sorted(paths)
 
 
 def shard_name(path: str | Path) -> str:

@@ -22,10 +22,8 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from pipeline.io.atomic import write_json
-
 from pipeline.io.embeddings import text_side
 from pipeline.io.parquet import read_parquet_metadata
-
 from pipeline.io.shards import file_identity
 from pipeline.train.data import ShardPair
 

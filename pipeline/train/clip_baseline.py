@@ -1,8 +1,8 @@
 """The CLIP baseline: open_clip's CLIP (its own text transformer and BPE tokenizer, 77-token context, ``ClipLoss``)
 with FLAME's vision tower, trained on the same shards and captions.
 
-The image side is the same timm ViT as FLAME's (:func:`pipeline.train.model.vision_tower`), its patch tokens averaged and
-projected linearly to the joint width (open_clip's ``TimmModel`` with ``pool="avg"``, ``proj="linear"``); it
+The image side is the same timm ViT as FLAME's (:func:`pipeline.train.model.vision_tower`), its patch tokens averaged
+and projected linearly to the joint width (open_clip's ``TimmModel`` with ``pool="avg"``, ``proj="linear"``); it
 replaces open_clip's own ``visual``. Everything else (text tower, ``encode_text``, ``forward``, the logit scale
 initialised to log(1/0.07)) is open_clip's code. Saved like a FLAME model, with ``kind: "clip"``.
 """

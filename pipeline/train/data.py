@@ -34,7 +34,6 @@ import torch
 import webdataset
 from torch.utils.data import IterableDataset, get_worker_info
 
-
 from pipeline.io.captions import iter_captions
 from pipeline.io.embeddings import EmbeddingRows
 from pipeline.io.shards import decode_image, iter_shard

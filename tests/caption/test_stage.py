@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from fixtures.shards import write_shard
+from pipeline.caption.backends import LegacyMiniCPMCaptioner, VLLMCaptioner
 from pipeline.caption.partial import PartialCaptions, fingerprint
 from pipeline.caption.stage import caption_shard
-from pipeline.caption.backends import LegacyMiniCPMCaptioner, VLLMCaptioner
 from pipeline.io.parquet import read_parquet_metadata
 from pipeline.settings import validate_document
 

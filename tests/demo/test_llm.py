@@ -8,13 +8,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.demo.llm import (TEMPLATE, answer_accuracy, answer_text, build_demo_llm, chance_levels, encode_example,
-                               pretrain_loss)
+from pipeline.demo.llm import (
+    TEMPLATE,
+    answer_accuracy,
+    answer_text,
+    build_demo_llm,
+    chance_levels,
+    encode_example,
+    pretrain_loss,
+)
 from pipeline.demo.llm_corpus import FACET_ANSWERS, facet_examples
 from pipeline.demo.llm_settings import PretrainSettings
+from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 from pipeline.demo.writers import write_demo_data
 from pipeline.llm import load_llm
-from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +31,8 @@ def examples():
 
 @pytest.fixture(scope="module")
 def tokenizer(examples):
-    texts = [p + answer_text(e.answers[n]) for e in examples for p, n in zip(TEMPLATE.prompts(e.caption), TEMPLATE.names)]
+    texts = [p + answer_text(e.answers[n])
+             for e in examples for p, n in zip(TEMPLATE.prompts(e.caption), TEMPLATE.names)]
     return train_tokenizer(texts, vocab_size=400)
 
 

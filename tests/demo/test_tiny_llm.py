@@ -1,15 +1,16 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from pipeline.embed.fda import FacetEmbedder
-from pipeline.llm import load_llm
-from pipeline.embed.prompts import paper_template
 from pipeline.demo.tiny_llm import save_tiny_llm
+from pipeline.embed.fda import FacetEmbedder
+from pipeline.embed.prompts import paper_template
+from pipeline.llm import load_llm
 
 
 def test_saved_directory_loads_through_from_pretrained(tmp_path):
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("A red star falls at night.\nA blue circle rests in the fog.\nzwei Objekte stoßen zusammen\n" * 20)
+    corpus.write_text("A red star falls at night.\nA blue circle rests in the fog.\nzwei Objekte stoßen zusammen\n"
+                      * 20)
     out = save_tiny_llm(tmp_path / "llm", corpus, arch="qwen2", vocab_size=300, hidden_size=32, num_layers=2,
                         num_heads=2, num_kv_heads=1)
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in out.iterdir()}

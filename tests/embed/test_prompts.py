@@ -2,8 +2,18 @@
 
 import pytest
 
-from pipeline.embed.prompts import (FACET_SETS, FACETS, PREFIX, clean_official, clean_quotes, facet_slots, paper_template,
-                              resolve_facets, templates_hash, text_layout)
+from pipeline.embed.prompts import (
+    FACET_SETS,
+    FACETS,
+    PREFIX,
+    clean_official,
+    clean_quotes,
+    facet_slots,
+    paper_template,
+    resolve_facets,
+    templates_hash,
+    text_layout,
+)
 
 # The released strings (MIV-XJTU/FLAME src/training/embed_cc3m_mask.py, `_` -> ` `), written out independently.
 RELEASED_LONG = ('Detailed Image description : "*sent 0*" . After thinking step by step , <s> this image description '

@@ -6,11 +6,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipeline.io.parquet import read_parquet_metadata
 from pipeline.embed.fda import FacetEmbedder
+from pipeline.embed.prompts import FACET_SETS, templates_hash, text_layout
 from pipeline.embed.stage import embed_captions_file
 from pipeline.io.embeddings import read_embeddings
-from pipeline.embed.prompts import FACET_SETS, templates_hash, text_layout
+from pipeline.io.parquet import read_parquet_metadata
 
 
 @pytest.fixture()

@@ -6,14 +6,25 @@ import pytest
 import torch
 from PIL import Image
 
+from pipeline.cli import main
 from pipeline.evaluate.benchmarks import FORMATS, Request
-from pipeline.evaluate.readers import (LAYOUTS, SHAREGPT4V_FILE, read_dci,
-                                       read_docci, read_flickr, read_karpathy, read_mscoco_captions,
-                                       read_sharegpt4v, read_sugar_crepe, read_urban1k, read_wds_classification,
-                                       read_winoground, read_xm3600)
+from pipeline.evaluate.readers import (
+    LAYOUTS,
+    SHAREGPT4V_FILE,
+    read_dci,
+    read_docci,
+    read_flickr,
+    read_karpathy,
+    read_mscoco_captions,
+    read_sharegpt4v,
+    read_sugar_crepe,
+    read_urban1k,
+    read_wds_classification,
+    read_winoground,
+    read_xm3600,
+)
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
-from pipeline.cli import main
 from pipeline.report.stage import run as write_report
 
 
@@ -382,9 +393,8 @@ def test_report_checks_the_claims_per_model_directory(tmp_path, capsys):
 
 def _tiny_clip(out):
     from fixtures.training import TINY_VISION
-
-    from pipeline.train.clip_baseline import build_clip, clip_config
     from pipeline.io.model_dir import save_model
+    from pipeline.train.clip_baseline import build_clip, clip_config
 
     text = {"width": 16, "heads": 2, "layers": 1, "context_length": 77}
     torch.manual_seed(0)
@@ -430,10 +440,9 @@ def test_zero_shot_streams_images_so_peak_memory_stays_flat(tmp_path):
 @pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
 def test_flame_text_embeddings_are_cached_per_text_side_and_texts(tmp_path, tiny_llm, tokenizer):
     from fixtures.training import TINY_VISION
-
+    from pipeline.embed.prompts import text_layout
     from pipeline.evaluate.models import FlameModel
     from pipeline.train.model import FlameVisionModel
-    from pipeline.embed.prompts import text_layout
 
     vision = FlameVisionModel(TINY_VISION, 64)
     key = {"llm": "tiny", "revision": None, "layer": -1, "dtype": "torch.float32"}
@@ -477,7 +486,6 @@ def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
 @pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
 def test_vocabulary_map_names_the_word_whose_output_embedding_each_patch_projects_to(tiny_llm, tokenizer, tmp_path):
     from fixtures.training import TINY_VISION
-
     from pipeline.evaluate.vocabulary import draw_words, patch_words
     from pipeline.train.model import FlameVisionModel
 

@@ -25,6 +25,11 @@ def test_expand_shards_braces_and_globs(tmp_path):
     assert shard_name(tmp_path / "shard-00003.tar") == "shard-00003"
 
 
+def test_a_brace_pattern_names_its_shards_without_the_data(tmp_path):
+    (tmp_path / "00001.tar").write_bytes(b"")
+    assert expand_shards(f"{tmp_path}/{{00000..00002}}.tar") == [tmp_path / f"{i:05d}.tar" for i in range(3)]
+
+
 def test_atomic_path_keeps_nothing_on_failure(tmp_path):
     with pytest.raises(RuntimeError):
         with atomic_path(tmp_path / "f.txt") as tmp:

@@ -17,10 +17,9 @@ from accelerate import Accelerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures.training import TINY_VISION  # noqa: E402
-
+from pipeline.train.data import Batch, StreamState  # noqa: E402
 from pipeline.train.loop import ClipTask, FlameTask, contrastive_step  # noqa: E402
 from pipeline.train.settings import ClipSettings, FlameSettings  # noqa: E402
-from pipeline.train.data import Batch, StreamState  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out", type=Path)

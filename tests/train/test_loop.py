@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from fixtures.training import TINY_VISION, write_training_pairs
+from pipeline.train.data import ShardPair
 from pipeline.train.launch import launch_command
+from pipeline.train.loop import TrainingDiverged, train
 from pipeline.train.model import load_flame_model
 from pipeline.train.schedule import lr_factor
-from pipeline.train.loop import TrainingDiverged, train
 from pipeline.train.settings import ClipSettings, FlameSettings, TrainExecution
-from pipeline.train.data import ShardPair
 
 BIN = Path(sys.executable).parent
 SCRIPTS = Path(__file__).parent
@@ -287,8 +287,9 @@ def test_clip_baseline_runs_on_two_processes_over_uneven_shards(tmp_path):
 
 
 def test_clip_baseline_trains_on_captions_and_is_evaluated_by_the_same_model_interface(tmp_path):
-    from pipeline.evaluate.models import ClipModel, load_model
     from PIL import Image
+
+    from pipeline.evaluate.models import ClipModel, load_model
 
     pairs = write_caption_files(write_training_pairs(tmp_path))
     doc = {k: v for k, v in BASE.items() if k != "sources"}

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from fixtures.shards import write_shard
-
 from fixtures.workflow import shrink_demo
 from pipeline.io.locks import single_writer
 

@@ -16,6 +16,7 @@ import yaml
 
 from fixtures.workflow import REPO, SNAKEMAKE, shrink_demo, snakemake
 
+
 def planned_jobs(output: str) -> dict[str, int]:
     """Rule -> job count from the "Job stats" table of a dry run ({} when there is nothing to do)."""
     table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
@@ -269,8 +270,8 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
 def test_caption_rule_runs_a_tiny_minicpm_v_and_reruns_when_a_prompt_changes(tmp_path):
     import pyarrow.parquet as pq
 
-    from pipeline.io.parquet import read_parquet_metadata
     from pipeline.demo.tiny_vlm import save_tiny_vlm
+    from pipeline.io.parquet import read_parquet_metadata
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("Describe this image in detail.\nA red star next to a blue circle.\n")

@@ -182,8 +182,8 @@ def test_the_demo_dag_on_a_real_slurm_cluster_equals_a_local_run(slurm_cluster, 
 
 def _sbatch_call(rule_resources: dict, threads: int) -> str:
     """The sbatch call snakemake-executor-plugin-slurm makes for a job with these resources."""
-    from snakemake_executor_plugin_slurm.utils import set_gres_string
     from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
 
     class Resources(dict):
         __getattr__ = dict.get
