@@ -11,7 +11,7 @@ rule caption:
     benchmark:
         f"{RESULTS}/benchmarks/caption/{{shard}}.tsv"
     conda:
-        "../envs/caption.yaml"
+        "../envs/flame.yaml"
     threads: stage_threads("caption")
     resources:
         **caption_resources(),

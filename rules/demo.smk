@@ -12,7 +12,7 @@ if DEMO:
         benchmark:
             f"{RESULTS}/benchmarks/demo_data.tsv"
         conda:
-            "../envs/demo.yaml"
+            "../envs/flame.yaml"
         threads: 1
         params:
             out=lambda wildcards, output: Path(output.manifest).parent,
@@ -34,7 +34,7 @@ if DEMO:
         benchmark:
             f"{RESULTS}/benchmarks/demo_llm.tsv"
         conda:
-            "../envs/demo.yaml"
+            "../envs/flame.yaml"
         threads: DEMO["llm"]["threads"]
         params:
             settings=as_json(stage_settings(DEMO["llm"])),  # threads: speed only

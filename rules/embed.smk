@@ -12,7 +12,7 @@ rule embed:
     benchmark:
         f"{RESULTS}/benchmarks/embed/{{shard}}.tsv"
     conda:
-        "../envs/embed.yaml"
+        "../envs/flame.yaml"
     threads: stage_threads("embed")
     resources:
         **stage_resources("embed"),

@@ -16,7 +16,7 @@ rule evaluate:
         benchmark="[^/]+",
         language="[^/]+",
     conda:
-        "../envs/evaluate.yaml"
+        "../envs/flame.yaml"
     threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
@@ -51,7 +51,7 @@ rule report:
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
     conda:
-        "../envs/evaluate.yaml"
+        "../envs/flame.yaml"
     threads: 1
     params:
         title=f"FLAME evaluation: {config['name']}",
@@ -74,7 +74,7 @@ if config["evaluate"]["vocabulary_images"]:
         benchmark:
             f"{RESULTS}/benchmarks/vocabulary_map.tsv"
         conda:
-            "../envs/evaluate.yaml"
+            "../envs/flame.yaml"
         threads: stage_threads("evaluate")
         resources:
             **stage_resources("evaluate"),

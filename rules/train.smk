@@ -19,7 +19,7 @@ rule train:
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
-        "../envs/train.yaml"
+        "../envs/flame.yaml"
     threads: stage_threads("train")
     resources:
         **stage_resources("train"),
