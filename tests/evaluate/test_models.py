@@ -1,0 +1,119 @@
+"""Evaluation models and the stage: streamed images, the text cache, the result JSON, the vocabulary map."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from fixtures.benchmarks import jpeg, write_classification
+from pipeline.cli import main
+
+
+def _tiny_clip(out):
+    from fixtures.training import TINY_VISION
+    from pipeline.io.model_dir import save_model
+    from pipeline.train.clip_baseline import build_clip, clip_config
+
+    text = {"width": 16, "heads": 2, "layers": 1, "context_length": 77}
+    torch.manual_seed(0)
+    save_model(build_clip(TINY_VISION, 16, text), clip_config(TINY_VISION, 16, text, {"sources": ["raw"]}), out)
+    return out
+
+
+def test_zero_shot_streams_images_so_peak_memory_stays_flat(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = _tiny_clip(tmp_path / "clip")
+    peaks = {}
+    for count in (200, 2000):  # 2000 decoded 256-px images would hold 375 MiB
+        write_classification(tmp_path / f"zs{count}", count)
+        proc = subprocess.run([sys.executable, str(Path(__file__).parent / "peak_rss.py"), "evaluate",
+                               "--model-dir", str(model), "--name", "zs", "--format", "wds_classification",
+                               "--data", str(tmp_path / f"zs{count}"), "--out", str(tmp_path / f"{count}.json"),
+                               "--device", "cpu"], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        peaks[count] = float(proc.stdout.rsplit("peak_rss_mib=", 1)[1])
+        assert json.loads((tmp_path / f"{count}.json").read_text())["metrics"]["acc1"] >= 0
+    print(f"peak RSS: {peaks}")
+    assert peaks[2000] - peaks[200] < 60, peaks
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_flame_text_embeddings_are_cached_per_text_side_and_texts(tmp_path, tiny_llm, tokenizer):
+    from fixtures.training import TINY_VISION
+    from pipeline.embed.prompts import text_layout
+    from pipeline.evaluate.models import FlameModel
+    from pipeline.train.model import FlameVisionModel
+
+    vision = FlameVisionModel(TINY_VISION, 64)
+    key = {"llm": "tiny", "revision": None, "layer": -1, "dtype": "torch.float32"}
+    model = FlameModel(vision, tiny_llm, tokenizer, key, text_layout("paper"), cache_dir=tmp_path / "cache")
+    first = model.encode_text(["a red star", "a blue circle"], prompt="long")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    model._embedders.clear()
+    model.llm = None  # a cache hit must not need the LLM
+    assert torch.equal(model.encode_text(["a red star", "a blue circle"], prompt="long"), first)
+    with pytest.raises(TypeError, match="NoneType"):  # another template is not cached: it needs the LLM
+        model.encode_text(["a red star", "a blue circle"], prompt="short")
+
+
+def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+
+    model = _tiny_clip(tmp_path / "clip")
+    root = tmp_path / "u"
+    (root / "image").mkdir(parents=True)
+    (root / "caption").mkdir()
+    for i in range(4):
+        (root / "image" / f"{i}.jpg").write_bytes(jpeg((60 * i, 0, 0)))
+        (root / "caption" / f"{i}.txt").write_text(f"a square of shade {i}\n")
+    assert main(["evaluate", "--model-dir", str(model), "--name", "urban1k", "--format", "urban1k", "--data",
+                 str(root), "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert {"dataset", "model", "pretrained", "task", "metrics", "language"} <= set(result)
+    proc = subprocess.run([sys.executable, "-m", "clip_benchmark.cli", "build", str(tmp_path / "r.json"),
+                           "--output", str(tmp_path / "b.csv")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with (tmp_path / "b.csv").open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["dataset"] == "urban1k" and row["model_fullname"] == f"{model} clip" and row["language"] == "en"
+    assert float(row["image_retrieval_recall@1"]) == result["metrics"]["image_retrieval_recall@1"]
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_vocabulary_map_names_the_word_whose_output_embedding_each_patch_projects_to(tiny_llm, tokenizer, tmp_path):
+    from fixtures.training import TINY_VISION
+    from pipeline.evaluate.vocabulary import draw_words, patch_words
+    from pipeline.train.model import FlameVisionModel
+
+    vision = FlameVisionModel(TINY_VISION, 64).eval()  # 32 px, patch 8: a 4 x 4 grid
+    vocabulary = tiny_llm.get_output_embeddings().weight.detach()
+    words = [tokenizer.decode([i]).strip() for i in range(vocabulary.shape[0])]
+    chosen = [i for i, w in enumerate(words) if w.isalpha() and len(w) > 2 and words.index(w) == i][:16]
+    assert len(chosen) == 16
+
+    class Fixed(torch.nn.Module):  # patch t projects to 3 x the output embedding of word chosen[t]
+        def forward(self, tokens):
+            return 3 * vocabulary[chosen].unsqueeze(0).expand(tokens.shape[0], -1, -1)
+
+    vision.projector = Fixed()
+    grid = patch_words(vision, tiny_llm, tokenizer, Image.new("RGB", (50, 50), (10, 200, 30)))
+    assert grid == [[words[chosen[4 * r + c]] for c in range(4)] for r in range(4)]
+    drawn = draw_words(Image.new("RGB", (50, 50)), grid)
+    assert drawn.size == (4 * 64, 4 * 64)
+
+
+def test_vocabulary_map_of_a_clip_model_is_refused(tmp_path, capsys):
+
+    model = _tiny_clip(tmp_path / "clip")
+    (tmp_path / "a.jpg").write_bytes(jpeg((1, 2, 3)))
+    assert main(["vocab-map", "--model-dir", str(model), "--images", str(tmp_path / "a.jpg"), "--out",
+                 str(tmp_path / "v.png"), "--device", "cpu"]) == 1
+    assert "needs a FLAME model" in capsys.readouterr().err and not (tmp_path / "v.png").exists()

@@ -1,0 +1,61 @@
+"""The package layout as documented in pipeline/__init__.py: the demo apart, the CLI light, one stage.run() per
+stage, only the named imports between stages; and the generated config reference is current."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from fixtures.workflow import REPO
+
+STAGES = ("caption", "embed", "train", "evaluate", "report")
+#: (importing package, imported module) across stages, as pipeline/__init__.py lists them
+CROSS_STAGE = {
+    ("train", "pipeline.embed.prompts"),
+    ("evaluate", "pipeline.embed.prompts"), ("evaluate", "pipeline.embed.fda"),
+    ("evaluate", "pipeline.train.model"), ("evaluate", "pipeline.train.clip_baseline"),
+    ("evaluate", "pipeline.train.transforms"),
+    ("demo", "pipeline.embed.fda"), ("demo", "pipeline.embed.prompts"), ("demo", "pipeline.train.schedule"),
+}
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_only_the_named_imports_cross_stages_and_nothing_of_the_product_imports_the_demo():
+    crossing = set()
+    for path in (REPO / "pipeline").rglob("*.py"):
+        package = path.relative_to(REPO / "pipeline").parts[0]
+        for module in imports(path):
+            target = module.split(".")[1] if module.startswith("pipeline.") else None
+            if target == "demo" and package not in ("demo", "cli.py"):
+                raise AssertionError(f"{path} imports the demo ({module})")
+            if target in (*STAGES, "demo") and package in (*STAGES, "demo") and target != package:
+                crossing.add((package, module))
+    assert crossing == CROSS_STAGE
+
+
+def test_every_stage_has_one_run_entry_point():
+    for stage in STAGES:
+        tree = ast.parse((REPO / "pipeline" / stage / "stage.py").read_text(encoding="utf-8"))
+        assert "run" in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}, stage
+
+
+def test_the_cli_parses_without_importing_torch_or_the_demo():
+    code = ("import sys; from pipeline.cli import build_parser; build_parser().parse_args(['demo-llm', 'x']); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('pipeline.demo')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_config_reference_is_current():
+    proc = subprocess.run([sys.executable, str(REPO / "docs" / "make_config_reference.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
