@@ -66,17 +66,23 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def _rows(prefix: str, node: dict, rows: list[str]) -> None:
+def _rows(prefix: str, node: dict, rows: list[str], inherited: dict | None = None) -> None:
+    """One row per property of ``node`` (nested objects too); ``inherited``: the parent's default object, whose
+    values are the defaults of its keys (``caption.short`` defaults ``max_new_tokens`` to 40, not the shared 256)."""
     for name, child in _properties(node).items():
         key = f"{prefix}.{name}" if prefix else name
         resolved = _resolve(child)
-        default = child.get("default", resolved.get("default"))
-        shown = "" if "default" not in child and "default" not in resolved else f"`{json.dumps(default)}`"
+        if inherited is not None and name in inherited:
+            default, known = inherited[name], True
+        else:
+            known = "default" in child or "default" in resolved
+            default = child.get("default", resolved.get("default"))
+        shown = f"`{json.dumps(default)}`" if known else ""
         rows.append(f"| `{key}` | {_cell(_type(child))} | {shown} | {_cell(_allowed(child))} | "
                     f"{_cell(child.get('description', resolved.get('description', '')))} |")
         nested = resolved.get("additionalProperties")
         if _properties(child):
-            _rows(key, child, rows)
+            _rows(key, child, rows, default if isinstance(default, dict) else None)
         elif isinstance(nested, dict) and _properties(nested):
             _rows(f"{key}.<name>", nested, rows)
 

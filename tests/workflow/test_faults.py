@@ -1,6 +1,6 @@
 """The fault suite: what a user's bad input, a kill or a second writer does to a run. Each case states the outcome
-README "Reliability" promises; the per-sample cases of each stage live beside the stage's tests (test_caption,
-test_embed_shard, test_train, test_data) and are listed there too."""
+docs/reliability.md promises; the per-sample cases of each stage live beside the stage's tests (tests/caption,
+tests/embed, tests/train, tests/io) and are listed there too."""
 
 import json
 import os
