@@ -7,6 +7,7 @@
     flame evaluate ...         one benchmark -> CLIP_benchmark-style JSON
     flame vocab-map ...        the LLM word nearest to each image patch, drawn over the images (PNG)
     flame report ...           Markdown + CSV table of evaluation JSONs
+    flame import-official ...  the released checkpoint as a model directory
 
   the demo and test models:
     flame demo-data OUT        synthetic images + captions in the training and benchmark formats
@@ -145,6 +146,13 @@ def cmd_report(args) -> None:
     print(f"report written to {path}")
 
 
+def cmd_import_official(args) -> None:
+    from pipeline.train.official import import_official
+
+    out = import_official(args.checkpoint, args.out, args.llm, heads=args.heads, layer=args.layer)
+    print(f"{args.checkpoint} written as a FLAME model directory to {out}")
+
+
 def _device_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
 
@@ -264,6 +272,18 @@ def _add_stage_parsers(sub, fmt) -> None:
         p.add_argument("--checkpoint-every", type=int, default=None,
                        help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")
         p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("import-official", formatter_class=fmt, help="the released checkpoint as a model directory",
+                       description="Convert the released FLAME checkpoint (an open_clip-fork state dict: open_clip's "
+                                   "ViT under visual.*, the per-token projector mm_projector.*) into a model "
+                                   "directory that `flame evaluate` reads, its texts embedded as released (official "
+                                   "layout and mode). Loaded with weights_only=True.")
+    p.add_argument("checkpoint", type=Path, help="the released .pt file")
+    p.add_argument("out", type=Path, help="model directory to write")
+    p.add_argument("--llm", default="mistralai/Mistral-Nemo-Instruct-2407", help="the text side's LLM (path or id)")
+    p.add_argument("--heads", type=int, default=12, help="attention heads of the ViT (not stored in the weights)")
+    p.add_argument("--layer", type=int, default=39, help="the LLM hidden state read, as released")
+    p.set_defaults(func=cmd_import_official)
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
                        description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: "

@@ -2,10 +2,13 @@
 
 The embedding of facet k of a caption is defined as the hidden state (``layer``) at the last token of
 ``tokenizer(template.prompts(caption)[k])`` run *alone* through the model (``template``: a
-:class:`~pipeline.embed.prompts.PromptTemplate`). Two modes compute it:
+:class:`~pipeline.embed.prompts.PromptTemplate`). Two modes compute it, a third computes the release's variant:
 
 ``naive``
     The N*K full prompts as independent rows of a right-padded batch (the reference, and the benchmark baseline).
+``official``
+    The released code's packed sequence (:mod:`pipeline.embed.official`): a different definition, for the
+    released checkpoint; one caption at a time.
 ``fda`` (facet-decoupled attention, default)
     The K tokenisations of a caption share a prefix of token ids (the caption part). That prefix runs once; its
     KV cache is repeated to K rows and the K suffixes run on top of it with a plain 2-D padding mask and position
@@ -30,6 +33,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
+from pipeline.embed.official import official_facet_states
 from pipeline.embed.prompts import PromptTemplate
 from pipeline.settings import allowed
 
@@ -128,7 +132,7 @@ class FacetEmbedder:
         tokenizer: its tokenizer. Prompts are tokenised with the tokenizer's special tokens (BOS), as a user would.
         template: the prompt template (prefix, K facet suffixes, caption cleaning), e.g. ``paper_template("long")``.
         layer: ``-1`` for the final hidden state, ``L >= 1`` for ``hidden_states[L]`` (see :func:`backbone_upto`).
-        mode: ``"fda"`` (facet-decoupled attention) or ``"naive"`` (K independent sequences).
+        mode: ``"fda"`` (facet-decoupled attention), ``"naive"`` (K independent sequences) or ``"official"``.
         token_budget: padded tokens per forward batch; captions are sorted by length and packed up to it.
         max_caption_tokens: captions longer than this many tokens are cut to it (counted in ``stats["truncated"]``).
     """
@@ -216,9 +220,20 @@ class FacetEmbedder:
         _, out = fda_forward(self.backbone, prefix_ids, prefix_mask, suffix_ids, suffix_mask, k)
         return _last_token_states(out.last_hidden_state, suffix_mask).view(len(items), k, -1)
 
+    def _encode_official(self, captions: Sequence[str], progress: ProgressFn | None) -> torch.Tensor:
+        out = torch.empty((len(captions), self.num_facets, self.hidden_size), dtype=torch.float32)
+        for i, caption in enumerate(captions):
+            out[i] = official_facet_states(self.backbone, self.tokenizer, self.template, self._truncate(caption))
+            self.stats["captions"] += 1
+            if progress is not None:
+                progress(1, 0)
+        return out
+
     @torch.inference_mode()
     def encode(self, captions: Sequence[str], progress: ProgressFn | None = None) -> torch.Tensor:
         """Embed ``captions``: ``Tensor[N, K, D]`` float32 on CPU, facet order as given. Not normalised."""
+        if self.mode == "official":
+            return self._encode_official(captions, progress)
         items = [self._tokenize(self._truncate(c)) for c in captions]
         out = torch.empty((len(items), self.num_facets, self.hidden_size), dtype=torch.float32)
         forward = self._forward_fda if self.mode == "fda" else self._forward_naive

@@ -52,10 +52,10 @@ FACETS: dict[str, str] = {
     "minor_pattern": 'the prominent characteristic or pattern of the minor object in this image means in just one word:"',  # noqa: E501
     # interaction level
     "action": 'the primary action or event taking place in this image means in just one word:"',
-    "spatial": 'the spatial layout of the objects in this image means in just one word:"',
+    "spatial": 'the positioning layout or spatial relationship in this image means in just one word:"',
     # scene level
     "atmosphere": 'the overall atmosphere or emotion of this image means in just one word:"',
-    "colour": 'the dominant colour of this image means in just one word:"',
+    "colour": 'the dominant color or color combination of this image means in just one word:"',
 }
 
 #: Named facet sets. ``long`` is the paper's default seven (the official code's order), ``short`` the description alone.
@@ -152,6 +152,16 @@ class PromptTemplate:
     def describe(self) -> dict:
         """The template as JSON-able data (recorded in the embeddings' metadata and the model config)."""
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+    def restricted(self, names: Sequence[str] | None) -> PromptTemplate | None:
+        """The template with only the facets in ``names`` (in template order): what a model trained on those
+        facets' rows saw of this source; itself when ``names`` is None, None when no facet is left."""
+        if names is None:
+            return self
+        kept = [(n, s) for n, s in zip(self.names, self.suffixes) if n in names]
+        if not kept:
+            return None
+        return PromptTemplate(self.prefix, tuple(n for n, _ in kept), tuple(s for _, s in kept), self.cleaning)
 
     @classmethod
     def from_description(cls, data: Mapping) -> PromptTemplate:

@@ -2,8 +2,9 @@
 L2-normalised, for a trained FLAME model (the text side is the frozen LLM) and for the open_clip CLIP baseline.
 
 FLAME embeds a text as the model's training captions of source ``prompt`` (``raw``, ``short``, ``long``) were
-embedded: that source's template of the recorded text layout (prefix, facets, cleaning), each facet L2-normalised
-as in training, averaged over facets, then normalised. CLIP ignores ``prompt`` and uses its own tokenizer and text
+embedded and trained on: that source's template as the model directory records it trained (prefix, cleaning and
+only the facets trained on: a single-prompt ablation is scored with its one prompt), each facet L2-normalised as
+in training, averaged over facets, then normalised. CLIP ignores ``prompt`` and uses its own tokenizer and text
 tower. :func:`load_model` reads either kind from a model directory.
 """
 
@@ -104,9 +105,13 @@ class FlameModel(EvalModel):
         text = config["text"]
         llm_model, tokenizer = load_llm(llm or text["llm"], revision=text.get("revision"), dtype=dtype,
                                         device=device)
-        templates = {source: PromptTemplate.from_description(t) for source, t in text["templates"].items()}
+        if "trained_templates" not in text:
+            raise ValueError(f"{model_dir}: the model directory does not record the templates it was trained with "
+                             "(written by an older flame train): retrain it")
+        templates = {source: PromptTemplate.from_description(t) for source, t in text["trained_templates"].items()}
         text_key = {"llm": llm or text["llm"], "revision": text.get("revision"), "layer": text["layer"],
-                    "dtype": str(next(llm_model.parameters()).dtype)}
+                    "dtype": str(next(llm_model.parameters()).dtype),
+                    "mode": "official" if text.get("mode") == "official" else "fda"}  # fda and naive agree
         return cls(vision.to(resolve_device(device)), llm_model, tokenizer, text_key, templates, token_budget,
                    cache_dir)
 
@@ -124,13 +129,15 @@ class FlameModel(EvalModel):
         """Texts -> ``[N, D]`` float32, L2-normalised mean of the normalised facet embeddings of ``prompt``'s
         template (read from the cache when it holds them)."""
         if prompt not in self.templates:
-            raise ValueError(f"prompt {prompt!r}: the model's layout has templates for {sorted(self.templates)}")
+            raise ValueError(f"prompt {prompt!r}: the model was trained on the facets of caption sources "
+                             f"{sorted(self.templates)} only; embed the texts as one of those")
         cached = self._cache_path(texts, prompt)
         if cached is not None and cached.exists():
             return torch.from_numpy(np.load(cached))
         if prompt not in self._embedders:
             self._embedders[prompt] = FacetEmbedder(self.llm, self.tokenizer, self.templates[prompt],
-                                                    layer=self.text_key["layer"], token_budget=self.token_budget)
+                                                    layer=self.text_key["layer"], token_budget=self.token_budget,
+                                                    mode=self.text_key.get("mode", "fda"))
         per_facet = F.normalize(self._embedders[prompt].encode(list(texts)), dim=-1)
         embedded = F.normalize(per_facet.mean(dim=1), dim=-1)
         if cached is not None:

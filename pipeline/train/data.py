@@ -34,7 +34,7 @@ import torch
 import webdataset
 from torch.utils.data import IterableDataset, get_worker_info
 
-from pipeline.io.captions import iter_captions
+from pipeline.io.captions import iter_captions, label_source
 from pipeline.io.embeddings import EmbeddingRows
 from pipeline.io.shards import decode_image, iter_shard
 from pipeline.train.transforms import train_transform
@@ -53,17 +53,20 @@ class ShardPair:
 class FacetTargets:
     """FLAME's targets: an image's embedding rows, drawn per ``objective`` into ``slots`` text slots.
 
-    ``info_nce``: one caption of the image, uniformly among its captions in ``sources``; its facets fill the slots
-    named ``slots`` (facet names), the others are masked. ``sigmoid_multi_positive``: ``len(slots)`` distinct rows
-    uniformly among all the image's rows in ``sources`` (all of them, the rest masked, when it has fewer).
-    ``facets`` (None: all) keeps only the rows of those facets. A target is ``(vectors [S, D] float16, mask [S]
-    bool)``.
+    ``info_nce`` with ``texts`` ``every_source`` (the paper's Eq. 1): one caption of every source the image has
+    (uniformly among that source's captions); its facets fill the slots named ``<source>:<facet>``. With
+    ``one_caption``: one caption, uniformly among all its captions in ``sources``; its facets fill the slots named
+    by facet (a short caption's description row and a long caption's share a slot). Slots without a row are masked.
+    ``sigmoid_multi_positive``: ``len(slots)`` distinct rows uniformly among all the image's rows in ``sources`` (all
+    of them, the rest masked, when it has fewer). ``facets`` (None: all) keeps only the rows of those facets. A target
+    is ``(vectors [S, D] float16, mask [S] bool)``.
     """
 
     sources: list[str]
     objective: str
     slots: tuple[str, ...]
     facets: tuple[str, ...] | None = None
+    texts: str = "every_source"
 
     def count(self, path: Path) -> int:
         """Images of the file with at least one row among the sources (and facets)."""
@@ -78,7 +81,15 @@ class FacetTargets:
             return None
         vectors = np.zeros((len(self.slots), table.dim), np.float16)
         mask = np.zeros(len(self.slots), bool)
-        if self.objective == "info_nce":
+        if self.objective == "info_nce" and self.texts == "every_source":
+            labels: dict[str, set[str]] = {}
+            for _, label, _ in rows:
+                labels.setdefault(label_source(label), set()).add(label)
+            chosen = {rng.choice(sorted(labels[source])) for source in sorted(labels)}
+            for row, label, facet in (r for r in rows if r[1] in chosen):
+                slot = self.slots.index(f"{label_source(label)}:{facet}")
+                vectors[slot], mask[slot] = table.vector(row), True
+        elif self.objective == "info_nce":
             label = rng.choice(sorted({label for _, label, _ in rows}))
             for row, _, facet in (r for r in rows if r[1] == label):
                 slot = self.slots.index(facet)

@@ -26,7 +26,7 @@ from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.embed.prompts import PromptTemplate, facet_slots
+from pipeline.embed.prompts import SOURCES, PromptTemplate, facet_slots
 from pipeline.io import model_dir
 from pipeline.io.atomic import write_json
 from pipeline.io.embeddings import text_side
@@ -127,8 +127,15 @@ class FlameTask:
         self.settings, self.meta = settings, meta
         templates = {s: PromptTemplate.from_description(d) for s, d in self.meta["templates"].items()}
         facets = _check_facets(settings.facets, facet_slots(templates, settings.sources), settings.sources)
-        slots = (facets if settings.loss == "info_nce" else tuple(f"row{r}" for r in range(settings.positives)))
-        self.targets = FacetTargets(settings.sources, settings.loss, slots, None if settings.facets is None else facets)
+        if settings.loss != "info_nce":
+            slots = tuple(f"row{r}" for r in range(settings.positives))
+        elif settings.texts_per_step == "every_source":
+            slots = tuple(f"{source}:{name}" for source in SOURCES if source in settings.sources
+                          for name in templates[source].names if name in facets)
+        else:
+            slots = facets
+        self.targets = FacetTargets(settings.sources, settings.loss, slots, None if settings.facets is None else facets,
+                                    settings.texts_per_step)
 
     def build_model(self) -> FlameVisionModel:
         return FlameVisionModel(self.settings.vision, self.meta["dim"], self.settings.projector, self.settings.loss)
@@ -144,7 +151,10 @@ class FlameTask:
         return objective_loss(self.settings.loss, image, text, mask, scale, bias)
 
     def save(self, raw_model: FlameVisionModel, out: Path) -> None:
-        config = raw_model.config({**text_side(self.meta), "train_sources": self.settings.sources})
+        templates = {s: PromptTemplate.from_description(d) for s, d in self.meta["templates"].items()}
+        trained = {source: templates[source].restricted(self.settings.facets) for source in self.settings.sources}
+        config = raw_model.config({**text_side(self.meta), "train_sources": self.settings.sources,
+                                   "trained_templates": {s: t.describe() for s, t in trained.items() if t}})
         model_dir.save_model(raw_model, config, out)
 
 
@@ -211,11 +221,16 @@ def contrastive_step(accelerator: Accelerator, model, task: FlameTask | ClipTask
 
 
 def _optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on biases, norms, the temperature)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW with weight decay on matrices only: not on biases, norms, the temperature, nor on the ViT's class and
+    register tokens (vectors that timm stores as ``[1, n, W]``; open_clip's ``class_embedding`` is ``[W]``)."""
+    def decayed(name: str, p: torch.nn.Parameter) -> bool:
+        return p.ndim >= 2 and name.rsplit(".", 1)[-1] not in ("cls_token", "reg_token")
+
+    decay = [p for n, p in model.named_parameters() if decayed(n, p)]
+    no_decay = [p for n, p in model.named_parameters() if not decayed(n, p)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr, betas=tuple(settings.betas))
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=settings.lr, betas=tuple(settings.betas), eps=settings.eps)
 
 
 def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSettings,

@@ -8,8 +8,9 @@ process's loss is scaled so that the mean over processes (what DDP does to gradi
 the loss of the whole global batch.
 
 ``info_nce`` (the paper's Eq. 1)
-    Slot s is facet s (``pipeline.embed.prompts.facet_slots``): per facet, the symmetric InfoNCE between the images and
-    the facet's texts, over the images whose drawn caption has that facet; then the mean over facets. With every
+    Slot s is one facet of one caption source (or one facet, with ``texts_per_step: one_caption``; see
+    :class:`pipeline.train.data.FacetTargets`): per slot, the symmetric InfoNCE between the images and the slot's
+    texts, over the images that have a text in that slot; then the mean over slots. With every
     slot filled it is open_clip's ``ClipLoss(local_loss=True, gather_with_grad=True)`` per facet, averaged.
 ``sigmoid_multi_positive`` (the official release's default)
     Slot r is the r-th of the R rows drawn for the image. Logits ``exp(scale) * image @ text.T + bias`` over all

@@ -24,6 +24,7 @@ class TrainSettings:
     lr: float
     weight_decay: float
     betas: list[float]
+    eps: float
     warmup_steps: int
     precision: str
     shuffle_buffer: int
@@ -40,6 +41,7 @@ class FlameSettings(TrainSettings):
 
     DEFINITION: ClassVar[str] = "train_settings"
     loss: str
+    texts_per_step: str
     positives: int
     projector: str
     facets: list[str] | None

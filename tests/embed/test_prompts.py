@@ -30,6 +30,31 @@ RELEASED_RAW = ('Image description : "*sent 0*" . After thinking step by step , 
                 'one word:"')
 
 
+# The paper's nine suffixes (supplementary B), typed out from the paper, in its order.
+PAPER_SUFFIXES = [
+    'the category of the main object in this image means in just one word:"',
+    'the prominent characteristic or pattern of the main object in this image means in just one word:"',
+    'the category of the minor object in this image means in just one word:"',
+    'the prominent characteristic or pattern of the minor object in this image means in just one word:"',
+    'the primary action or event taking place in this image means in just one word:"',
+    'the positioning layout or spatial relationship in this image means in just one word:"',
+    'this image description means in just one word:"',
+    'the overall atmosphere or emotion of this image means in just one word:"',
+    'the dominant color or color combination of this image means in just one word:"',
+]
+
+
+def test_the_nine_facets_are_the_papers_strings_and_all_is_the_nine():
+    assert sorted(FACETS.values()) == sorted(PAPER_SUFFIXES)
+    assert sorted(resolve_facets("all")[1]) == sorted(PAPER_SUFFIXES)
+    assert paper_template("all").prompts("A red star.") == [
+        'Detailed image description: "A red star.". After thinking step by step, ' + suffix
+        for suffix in resolve_facets("all")[1]]
+    named = {"main_category": 0, "main_pattern": 1, "minor_category": 2, "minor_pattern": 3, "action": 4,
+             "spatial": 5, "description": 6, "atmosphere": 7, "colour": 8}
+    assert {name: FACETS[name] for name in named} == {name: PAPER_SUFFIXES[i] for name, i in named.items()}
+
+
 def test_nine_facets_all_end_in_one_word_quote():
     assert len(FACETS) == 9 and all(s.endswith('in just one word:"') for s in FACETS.values())
     assert len(FACET_SETS["long"]) == 7 and FACET_SETS["short"] == ("description",)

@@ -117,3 +117,36 @@ def test_vocabulary_map_of_a_clip_model_is_refused(tmp_path, capsys):
     assert main(["vocab-map", "--model-dir", str(model), "--images", str(tmp_path / "a.jpg"), "--out",
                  str(tmp_path / "v.png"), "--device", "cpu"]) == 1
     assert "needs a FLAME model" in capsys.readouterr().err and not (tmp_path / "v.png").exists()
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_a_single_facet_ablation_is_evaluated_with_the_facet_it_trained_on(tmp_path, tiny_llm, tokenizer):
+    """A model trained with `facets: [b]` records its raw template with `b` alone; evaluation embeds texts with that
+    one prompt (checked against a forward pass of the prompt alone) and refuses a source it did not train on."""
+    import json
+
+    import torch.nn.functional as F
+
+    from fixtures.training import TINY_VISION, write_training_pairs
+    from pipeline.evaluate.models import load_model
+    from pipeline.train import stage
+
+    pairs = write_training_pairs(tmp_path / "data")
+    settings = {"vision": TINY_VISION, "sources": ["raw"], "facets": ["b"], "epochs": 1, "batch_size": 8}
+    stage.run("flame", [t for t, _ in pairs], [e for _, e in pairs], tmp_path / "m", tmp_path / "state", settings,
+              {"num_workers": 0, "checkpoint_every": 100})
+    text = json.loads((tmp_path / "m" / "flame_config.json").read_text())["text"]
+    assert text["templates"]["raw"]["names"] == ["a", "b"]  # what was embedded
+    assert text["trained_templates"] == {"raw": {"prefix": "{caption}", "names": ["b"], "suffixes": [' b:"'],
+                                                 "cleaning": "quotes"}}
+    tiny_llm.save_pretrained(tmp_path / "llm")
+    tokenizer.save_pretrained(tmp_path / "llm")
+    model = load_model(tmp_path / "m", llm=str(tmp_path / "llm"), device="cpu")
+    got = model.encode_text(["A red star", "a blue circle"], prompt="raw")
+    with torch.no_grad():
+        expected = torch.stack([
+            tiny_llm(**tokenizer(caption + ' b:"', return_tensors="pt"), output_hidden_states=True)
+            .hidden_states[-1][0, -1] for caption in ("A red star", "a blue circle")])
+    assert torch.allclose(got, F.normalize(expected, dim=-1), atol=1e-5)
+    with pytest.raises(ValueError, match=r"trained on the facets of caption sources \['raw'\] only"):
+        model.encode_text(["A red star"], prompt="long")

@@ -197,7 +197,8 @@ def test_non_finite_loss_stops_before_updating_and_keeps_the_last_checkpoint(tmp
 
 def test_settings_come_from_the_schema_with_errors_naming_the_key(tmp_path):
     filled = FlameSettings.from_document({"vision": TINY_VISION})
-    assert filled.grad_accum == 1 and filled.betas == [0.9, 0.95] and filled.sources == ["raw", "short", "long"]
+    assert filled.grad_accum == 1 and filled.sources == ["raw", "short", "long"]
+    assert (filled.lr, filled.betas, filled.eps, filled.weight_decay) == (5e-4, [0.9, 0.98], 1e-8, 0.5)  # Table A1
     assert filled.loss == "info_nce" and filled.positives == 6 and filled.projector == "per_token"
     clip = ClipSettings.from_document({"vision": TINY_VISION})
     assert clip.sources == ["long"] and clip.text == {"width": 512, "heads": 8, "layers": 12, "context_length": 77}
@@ -234,7 +235,7 @@ def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
 
     raw = write_training_pairs(tmp_path)
     table = pq.read_table(raw[0][1]).to_pylist()
-    targets = FacetTargets(["raw"], "info_nce", ("b",), ("b",))
+    targets = FacetTargets(["raw"], "info_nce", ("raw:b",), ("b",))
     rows = targets.open(raw[0][1])
     for key in ("0000", "0003"):
         vectors, mask = targets.draw(rows, key, random.Random(0))
@@ -247,6 +248,36 @@ def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
     refused = r"key facets: \['c'\] not among the facets embedded for sources \['raw'\] \(\['a', 'b'\]\)"
     with pytest.raises(ValueError, match=refused):
         train(pairs_of(raw), tmp_path / "m2", tmp_path / "s2", settings(facets=["c"]), run)
+
+
+def test_eq1_every_step_fills_every_sources_facets_and_one_caption_draws_one(tmp_path):
+    """The paper's Eq. 1 (`texts_per_step: every_source`): an image with a raw, a short and two long captions gives
+    its raw and short rows and one long caption's K rows at every draw; `one_caption` gives one caption's rows."""
+    from pipeline.io.embeddings import write_embeddings
+    from pipeline.train.data import FacetTargets
+
+    labels = [("raw", ["d"]), ("short_0", ["d"]), ("long_0", ["d", "c", "p"]), ("long_1", ["d", "c", "p"])]
+    rows = [("k", label, facet) for label, facets in labels for facet in facets]
+    vectors = np.arange(len(rows) * 4, dtype=np.float16).reshape(len(rows), 4)  # row i is [4i .. 4i+3]
+    path = tmp_path / "e.parquet"
+    write_embeddings(rows, vectors, path, {"dim": 4})
+    slots = ("raw:d", "short:d", "long:d", "long:c", "long:p")
+    every = FacetTargets(["raw", "short", "long"], "info_nce", slots)
+    table = every.open(path)
+    firsts = set()
+    for seed in range(20):
+        got, mask = every.draw(table, "k", random.Random(seed))
+        assert mask.all()
+        assert got[0, 0] == 0 and got[1, 0] == 4  # raw:d, short:d
+        long_rows = [int(v) // 4 for v in got[2:, 0]]  # the long caption's d, c, p rows: 2, 3, 4 or 5, 6, 7
+        assert long_rows in ([2, 3, 4], [5, 6, 7])
+        firsts.add(long_rows[0])
+    assert firsts == {2, 5}  # both long captions are drawn over the seeds
+    one = FacetTargets(["raw", "short", "long"], "info_nce", ("d", "c", "p"), texts="one_caption")
+    table = one.open(path)
+    for seed in range(20):
+        got, mask = one.draw(table, "k", random.Random(seed))
+        assert mask.tolist() in ([True, False, False], [True, True, True])
 
 
 COLOR_WORDS = ["red", "green", "blue", "yellow"]
@@ -306,3 +337,15 @@ def test_clip_baseline_trains_on_captions_and_is_evaluated_by_the_same_model_int
     texts = model.encode_text(["red square", "blue square", "x " * 200])  # the last is cut to 77 tokens
     assert images.shape == (2, 16) and texts.shape == (3, 16)
     assert torch.allclose(texts.norm(dim=-1), torch.ones(3), atol=1e-5)
+
+
+def test_weight_decay_spares_biases_norms_the_temperature_and_the_class_token():
+    from pipeline.train.loop import _optimizer
+    from pipeline.train.model import FlameVisionModel
+
+    model = FlameVisionModel(TINY_VISION, 16)
+    decay, spared = (group["params"] for group in _optimizer(model, settings(weight_decay=0.5)).param_groups)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert "tower.cls_token" in {names[id(p)] for p in spared} and "logit_scale" in {names[id(p)] for p in spared}
+    assert {names[id(p)] for p in decay} == {n for n, p in model.named_parameters()
+                                            if p.ndim >= 2 and n != "tower.cls_token"}

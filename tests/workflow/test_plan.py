@@ -75,7 +75,8 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     assert settings["vision"] == real["vision"] and settings["vision"]["kwargs"] == {}
     shared = ("vision", "batch_size", "epochs", "lr", "warmup_steps", "precision", "grad_accum", "seed")
     assert {k: settings[k] for k in shared[1:-1]} == {
-        "batch_size": 384, "epochs": 32, "lr": 5e-4, "warmup_steps": 2000, "precision": "bf16", "grad_accum": 1}
+        "batch_size": 512, "epochs": 32, "lr": 5e-4, "warmup_steps": 2000, "precision": "bf16", "grad_accum": 1}
+    assert (settings["betas"], settings["eps"], settings["weight_decay"]) == ([0.9, 0.98], 1e-8, 0.5)  # Table A1
     assert settings["loss"] == "info_nce" and settings["projector"] == "per_token"
     assert len(args[args.index("--shards") + 1:args.index("--embeddings")]) == 332
     # the baseline: the same backbone, batch, epochs and schedule, its own text tower, on the captions
@@ -96,26 +97,43 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     assert caption_gpus(out) == {1}
 
 
-def test_the_official_settings_commented_in_the_real_config_plan_the_official_run(tmp_path):
-    """Uncomment the official-release lines of config/cc3m.yaml (and comment the paper's) as its comments say."""
-    text = (REPO / "config" / "cc3m.yaml").read_text()
-    swaps = [("  layout: paper\n", ""), ("  facets: {raw: short, short: short, long: long}\n", ""),
-             ("  # layout: official", "  layout: official"), ("  # facets: null", "  facets: null"),
-             ("  loss: info_nce", "  # loss: info_nce"),
-             ("  # loss: sigmoid_multi_positive", "  loss: sigmoid_multi_positive")]
-    for old, new in swaps:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
+REAL_CONFIGS = ["cc3m.yaml", "yfcc15m.yaml"]
+OVERLAYS = {  # overlay -> what it must put into the planned commands
+    None: [],
+    "official.yaml": ['"layout":"official"', '"facets":null', '"layer":39', '"loss":"sigmoid_multi_positive"',
+                      '"positives":6', '"batch_size":384', '"betas":[0.9,0.95]'],
+    "overlays/mistral-7b.yaml": ['"llm":"mistralai/Mistral-7B-Instruct-v0.3"', '"layer":31'],
+    "overlays/llama-3.1-8b.yaml": ['"llm":"meta-llama/Llama-3.1-8B-Instruct"', '"layer":31'],
+    "overlays/vit-s16.yaml": ['"model":"vit_base_patch16_clip_224"', '"embed_dim":384', '"num_heads":6'],
+    "overlays/vit-l14.yaml": ['"model":"vit_large_patch14_clip_224"', '"patch_size":14'],
+}
+COMBINATIONS = [(c, o) for c in REAL_CONFIGS for o in OVERLAYS if not (c == "yfcc15m.yaml" and o == "official.yaml")]
+
+
+def test_every_shipped_config_and_overlay_is_listed_here():
+    shipped = {p.relative_to(REPO / "config").as_posix() for p in (REPO / "config").rglob("*.yaml")}
+    assert shipped == {"demo.yaml", *REAL_CONFIGS, *(o for o in OVERLAYS if o)}
+
+
+@pytest.mark.parametrize(("config", "overlay"), COMBINATIONS, ids=[f"{c}+{o}" for c, o in COMBINATIONS])
+def test_every_real_config_and_overlay_plans(tmp_path, config, overlay):
+    """`snakemake -n --configfile config/<config> [config/<overlay>]` from the repository root, with three
+    placeholder shards where the data would be; the overlay's settings reach the jobs' commands."""
     (tmp_path / "shards").mkdir()
-    (tmp_path / "shards" / "00000.tar").write_bytes(b"")
-    official = tmp_path / "official.yaml"
-    official.write_text(text)
-    overlay = tmp_path / "data.yaml"
-    overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{tmp_path}/shards/*.tar"}}))
-    out = snakemake("-n", "-p", "--configfile", str(official), str(overlay), cwd=REPO).stdout
-    assert planned_jobs(out)["embed"] == 1 and planned_jobs(out)["train"] == 2
-    assert '"layout":"official"' in out and '"facets":null' in out and '"layer":39' in out
-    assert '"loss":"sigmoid_multi_positive"' in out and '"positives":6' in out
+    for i in range(3):
+        (tmp_path / "shards" / f"{i:05d}.tar").write_bytes(b"")
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump({"data": {"train_shards": f"{tmp_path}/shards/{{00000..00002}}.tar"}}))
+    files = ["config/" + config, *(["config/" + overlay] if overlay else []), str(data)]
+    out = snakemake("-n", "-p", "--configfile", *files, cwd=REPO).stdout
+    assert planned_jobs(out)["caption"] == 3 and planned_jobs(out)["embed"] == 3 and planned_jobs(out)["train"] == 2
+    for expected in OVERLAYS[overlay]:
+        assert expected in out, expected
+    if overlay == "official.yaml":  # short texts: the release's single raw template
+        mscoco = next(line for line in out.splitlines() if "--name mscoco " in line)
+        assert "--prompt raw" in mscoco
+        urban = next(line for line in out.splitlines() if "--name urban1k " in line)
+        assert "--prompt long" in urban
 
 
 def test_multi_node_training_is_refused_by_the_schema(tmp_path):
