@@ -59,3 +59,15 @@ def test_the_config_reference_is_current():
     proc = subprocess.run([sys.executable, str(REPO / "docs" / "make_config_reference.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_dispatch_tables_cover_exactly_the_schemas_values():
+    """Lists of allowed values live in the schema; the tables that dispatch on them must agree with it."""
+    from pipeline.caption.backends import CAPTIONERS
+    from pipeline.demo.tiny_llm import ARCHITECTURES
+    from pipeline.evaluate.benchmarks import FORMATS
+    from pipeline.settings import allowed
+
+    assert set(FORMATS) == set(allowed("benchmark", "format"))
+    assert set(ARCHITECTURES) == set(allowed("llm_shape", "arch"))
+    assert set(CAPTIONERS) | {"dataset"} == set(allowed("caption_settings", "backend"))
