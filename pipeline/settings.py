@@ -118,10 +118,13 @@ def read_document(text: str, expected: type = dict) -> dict | list:
     mapping (or a list, with ``expected=list``)."""
     path = Path(text)
     source = path.read_text(encoding="utf-8") if path.suffix in (".yaml", ".yml", ".json") and path.is_file() else text
-    try:
-        document = yaml.safe_load(source)  # YAML is a superset of JSON
-    except yaml.YAMLError as err:
-        raise ValueError(f"settings {text[:80]!r}: not valid JSON or YAML ({err})") from err
+    try:  # JSON first: YAML 1.1 reads JSON's 1e-08 as a string
+        document = json.loads(source)
+    except ValueError:
+        try:
+            document = yaml.safe_load(source)
+        except yaml.YAMLError as err:
+            raise ValueError(f"settings {text[:80]!r}: not valid JSON or YAML ({err})") from err
     if not isinstance(document, expected):
         what = "a mapping of setting names to values" if expected is dict else "a list"
         raise ValueError(f"settings {text[:80]!r}: expected {what}")

@@ -43,3 +43,12 @@ def test_settings_document_inline_or_from_a_file(tmp_path, capsys):
     assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layout": "official", '
                  '"facets": "long"}']) == 1
     assert "--settings: key facets: 'long' is not of type 'null'" in capsys.readouterr().err
+
+
+def test_a_settings_document_keeps_jsons_exponent_floats(tmp_path):
+    """The rules pass canonical JSON, where 1e-8 is `1e-08`: a float, which YAML 1.1 alone would read as a string."""
+    from pipeline.settings import as_json, read_document
+
+    assert read_document(as_json({"eps": 1e-8, "lr": 5e-4})) == {"eps": 1e-8, "lr": 5e-4}
+    (tmp_path / "s.yaml").write_text("eps: 1.0e-8\n")
+    assert read_document(str(tmp_path / "s.yaml")) == {"eps": 1e-8}
