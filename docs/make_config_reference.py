@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.settings import load_schema  # noqa: E402
+from pipeline.settings import load_schema, properties, resolve  # noqa: E402
 
 OUT = REPO / "docs" / "config.md"
 HEADER = """# Config reference
@@ -24,25 +24,8 @@ other key of a stage section changes its results and reruns it (and what follows
 """
 
 
-def _resolve(node: dict) -> dict:
-    defs = load_schema()["$defs"]
-    while "$ref" in node:
-        node = {**defs[node["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
-def _properties(node: dict) -> dict[str, dict]:
-    """A node's properties, those of its ``allOf`` parts first."""
-    node = _resolve(node)
-    found: dict[str, dict] = {}
-    for part in node.get("allOf", []):
-        found.update(_properties(part))
-    found.update(node.get("properties", {}))
-    return found
-
-
 def _type(node: dict) -> str:
-    node = _resolve(node)
+    node = resolve(node)
     if "oneOf" in node:
         return " or ".join(_type(option) for option in node["oneOf"])
     kind = node.get("type", "object" if "properties" in node or "allOf" in node else "")
@@ -53,8 +36,8 @@ def _type(node: dict) -> str:
 
 
 def _allowed(node: dict) -> str:
-    node = _resolve(node)
-    node = _resolve(node["items"]) if "items" in node else node
+    node = resolve(node)
+    node = resolve(node["items"]) if "items" in node else node
     if "enum" in node:
         return ", ".join(f"`{value}`" for value in node["enum"])
     bounds = [f"{word} {node[key]}" for key, word in (("minimum", "≥"), ("exclusiveMinimum", ">"),
@@ -69,9 +52,9 @@ def _cell(text: str) -> str:
 def _rows(prefix: str, node: dict, rows: list[str], inherited: dict | None = None) -> None:
     """One row per property of ``node`` (nested objects too); ``inherited``: the parent's default object, whose
     values are the defaults of its keys (``caption.short`` defaults ``max_new_tokens`` to 40, not the shared 256)."""
-    for name, child in _properties(node).items():
+    for name, child in properties(node).items():
         key = f"{prefix}.{name}" if prefix else name
-        resolved = _resolve(child)
+        resolved = resolve(child)
         if inherited is not None and name in inherited:
             default, known = inherited[name], True
         else:
@@ -81,9 +64,9 @@ def _rows(prefix: str, node: dict, rows: list[str], inherited: dict | None = Non
         rows.append(f"| `{key}` | {_cell(_type(child))} | {shown} | {_cell(_allowed(child))} | "
                     f"{_cell(child.get('description', resolved.get('description', '')))} |")
         nested = resolved.get("additionalProperties")
-        if _properties(child):
+        if properties(child):
             _rows(key, child, rows, default if isinstance(default, dict) else None)
-        elif isinstance(nested, dict) and _properties(nested):
+        elif isinstance(nested, dict) and properties(nested):
             _rows(f"{key}.<name>", nested, rows)
 
 
@@ -92,11 +75,11 @@ def reference() -> str:
     schema = load_schema()
     parts = [HEADER]
     for section, node in schema["properties"].items():
-        resolved = _resolve(node)
+        resolved = resolve(node)
         parts.append(f"\n## `{section}`\n\n{_cell(resolved.get('description', ''))}\n\n")
         rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
         nested = resolved.get("additionalProperties")
-        if _properties(node):
+        if properties(node):
             _rows(section, node, rows)
         elif isinstance(nested, dict):
             _rows(f"{section}.<name>", nested, rows)

@@ -45,19 +45,20 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def _resolve(node: dict) -> dict:
+def resolve(node: dict) -> dict:
     """``node`` with its ``$ref`` followed (within ``$defs``)."""
     while "$ref" in node:
         node = load_schema()["$defs"][node["$ref"].rsplit("/", 1)[-1]]
     return node
 
 
-def _property(node: dict, name: str) -> dict | None:
-    """The schema of property ``name`` of ``node``, looking through ``allOf``; None when it has none."""
-    node = _resolve(node)
-    found = node.get("properties", {}).get(name)
+def properties(node: dict) -> dict[str, dict]:
+    """The properties of a schema node, those of its ``allOf`` parts first (its own win)."""
+    node = resolve(node)
+    found: dict[str, dict] = {}
     for part in node.get("allOf", []):
-        found = found or _property(part, name)
+        found.update(properties(part))
+    found.update(node.get("properties", {}))
     return found
 
 
@@ -66,7 +67,7 @@ def _walk(definition: str, path: tuple[str, ...]) -> dict:
     followed, so the keys beside it, such as ``default``, stay); raises ``KeyError`` naming a missing step."""
     node = {"$ref": f"#/$defs/{definition}"}
     for i, name in enumerate(path):
-        found = _property(node, name)
+        found = properties(node).get(name)
         if found is None:
             raise KeyError(f"schema: $defs/{definition}/{'/'.join(path[:i + 1])} is not defined")
         node = found
@@ -76,21 +77,21 @@ def _walk(definition: str, path: tuple[str, ...]) -> dict:
 def schema_node(definition: str, *path: str) -> dict:
     """The schema of ``$defs/<definition>``, then of its property ``path[0]``, of that one's ``path[1]`` ...
     (``$ref`` and ``allOf`` followed)."""
-    return _resolve(_walk(definition, path))
+    return resolve(_walk(definition, path))
 
 
 def allowed(definition: str, *path: str) -> tuple:
     """The allowed values of a setting (its ``enum``, or its items' for a list), as the schema defines them, in
     the schema's order: the one list of them, which the code and the CLI read."""
     node = schema_node(definition, *path)
-    node = _resolve(node.get("items", node))
+    node = resolve(node.get("items", node))
     return tuple(node["enum"])
 
 
 def default(definition: str, *path: str):
     """The schema's default of a setting (a copy)."""
     node = _walk(definition, path)
-    return copy.deepcopy(node["default"] if "default" in node else _resolve(node)["default"])
+    return copy.deepcopy(node["default"] if "default" in node else resolve(node)["default"])
 
 
 def validate_document(definition: str, document: dict, where: str) -> dict:
