@@ -1,7 +1,7 @@
 """Training throughput (images/s).
 
 `scaling`: `flame train` with 1 and N processes, on the demo's shards and embeddings. Run `make demo` first (it
-writes data/demo/train/*.tar and results/demo/embed/*.parquet), then:
+writes data/demo/train/*.tar and FLAME's embeddings, results/demo/embed/<id>/*.parquet), then:
 
     python benchmarks/train_speed.py scaling                      # 1 and 2 processes, the demo's train settings
     python benchmarks/train_speed.py scaling --processes 1 2 4 --epochs 4
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from pipeline.settings import stage_settings  # noqa: E402
 from pipeline.train.launch import launch_command  # noqa: E402
+from pipeline.variants import flame_variants  # noqa: E402
 
 
 def run(processes: int, settings: dict, shards: list[str], embeddings: list[str], threads: int) -> dict:
@@ -128,7 +129,8 @@ def flame_vs_clip(args) -> None:
 def scaling(args) -> None:
     config = yaml.safe_load(args.config.read_text())
     shards = sorted(glob.glob(str(REPO / config["demo"]["out"] / "train" / "*.tar")))
-    embeddings = sorted(glob.glob(str(REPO / config["results"] / "embed" / "*.parquet")))
+    embedding = flame_variants(config)["flame"].embedding_id
+    embeddings = sorted(glob.glob(str(REPO / config["results"] / "embed" / embedding / "*.parquet")))
     if not shards or len(shards) != len(embeddings):
         raise SystemExit("run `make demo` first: no demo shards/embeddings found")
     base = {**stage_settings(config["train"]), "epochs": args.epochs}

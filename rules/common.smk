@@ -11,11 +11,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from pipeline.embed.prompts import text_layout
+from pipeline.embed.prompts import facet_slots, text_layout
 from pipeline.io import captions, embeddings, model_dir, results
 from pipeline.io.shards import expand_shards, shard_name
+from pipeline.train.facets import choose_facets
 from pipeline.train.launch import launch_command
-from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings, validate_document
+from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings
+from pipeline.variants import flame_variants
 
 if not config:
     raise WorkflowError(
@@ -27,10 +29,15 @@ validate(config, str(SCHEMA_PATH))
 RESULTS = config["results"]
 STATE = config["state"]
 DEMO = config.get("demo")
-# The trained models: FLAME, its ablations (FLAME variants trained from the same embeddings, config section
-# ablations), and the open_clip CLIP baseline when the config has a clip_baseline section.
-ABLATIONS = config.get("ablations", {})
-MODELS = ["flame", *ABLATIONS] + (["clip"] if "clip_baseline" in config else [])
+# The trained models: FLAME and its variants (config section ablations), each with its embedding and training
+# settings (pipeline/variants.py), and the open_clip CLIP baseline when the config has a clip_baseline section.
+try:
+    VARIANTS = flame_variants(config)
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+MODELS = [*VARIANTS] + (["clip"] if "clip_baseline" in config else [])
+# The distinct embedding settings by id: one embedding of every shard each, at embed/<id>/<shard>.parquet.
+EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values()}
 # Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
 # The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
@@ -57,28 +64,33 @@ def _train_shards():
     return {shard_name(p): str(p) for p in expand_shards(config["data"]["train_shards"])}
 
 
-def _check_llm_path(path):
+def _variant_key(variant, stage, key):
+    """The config key a variant's setting comes from: FLAME's section, or its ablation's change when it has one."""
+    changed = variant.name != "flame" and key in config["ablations"][variant.name].get(stage, {})
+    return f"ablations.{variant.name}.{stage}.{key}" if changed else f"{stage}.{key}"
+
+
+def _check_llm_path(variant):
     """A path-like LLM location (absolute, ./, ../, ~) must exist; anything else is taken as a hub id."""
+    path = variant.embed["llm"]
     local = Path(path).expanduser()
     if (local.is_absolute() or path.startswith((".", "~"))) and not local.exists():
-        raise FileNotFoundError(f"config key embed.llm: LLM directory {path!r} does not exist")
+        raise WorkflowError(
+            f"config key {_variant_key(variant, 'embed', 'llm')}: LLM directory {path!r} does not exist"
+        )
 
 
-def _check_text_side():
-    """The facet names of embed.facets exist (a typo would become a literal prompt)."""
+def _check_text_side(variant):
+    """The facet names of the variant's embed facets exist (a typo would become a literal prompt), and its training
+    facets are among them."""
     try:
-        text_layout(config["embed"]["layout"], config["embed"]["facets"])
+        templates = text_layout(variant.embed["layout"], variant.embed["facets"])
     except ValueError as err:
-        raise WorkflowError(f"config key embed.facets: {err}") from None
-
-
-def _check_ablations():
-    """Each ablation's training settings (`train:` with its overrides) are valid."""
-    for name, overrides in ABLATIONS.items():
-        try:
-            validate_document("train_settings", {**stage_settings(config["train"]), **overrides}, "config")
-        except ValueError as err:
-            raise WorkflowError(f"config key ablations.{name}: {err}") from None
+        raise WorkflowError(f"config key {_variant_key(variant, 'embed', 'facets')}: {err}") from None
+    try:
+        choose_facets(variant.train["facets"], facet_slots(templates, variant.train["sources"]))
+    except ValueError as err:
+        raise WorkflowError(f"config key {_variant_key(variant, 'train', 'facets')}: {err}") from None
 
 
 def _check_model_names():
@@ -98,24 +110,25 @@ def _check_model_names():
             raise WorkflowError(f"config key {key}: no model {model!r} in this run (models: {', '.join(MODELS)})")
 
 
-def _check_layer():
-    """embed.layer is within the depth of a local LLM (its config.json); hub ids are checked by the embed job."""
-    path, layer = Path(config["embed"]["llm"]).expanduser(), config["embed"]["layer"]
+def _check_layer(variant):
+    """The variant's embed layer is within the depth of a local LLM (its config.json); hub ids are checked by the
+    embed job."""
+    path, layer = Path(variant.embed["llm"]).expanduser(), variant.embed["layer"]
     if layer < 1 or not (path / "config.json").is_file():
         return
     llm = json.loads((path / "config.json").read_text())
     depth = llm.get("num_hidden_layers") or llm.get("text_config", {}).get("num_hidden_layers")
     if depth and layer > depth:
         raise WorkflowError(
-            f"config key embed.layer: {layer}, but the LLM at {path} has {depth} decoder layers "
-            f"(hidden_states[1] .. hidden_states[{depth}]; -1: the final normed state)"
+            f"config key {_variant_key(variant, 'embed', 'layer')}: {layer}, but the LLM at {path} has {depth} "
+            f"decoder layers (hidden_states[1] .. hidden_states[{depth}]; -1: the final normed state)"
         )
 
 
-def _check_vision_model():
-    """train.vision.model is a timm model. Asking timm costs a torch import (seconds), so the names found are cached
-    per timm version in the user's cache directory."""
-    name, timm_version = config["train"]["vision"]["model"], version("timm")
+def _check_vision_model(variant):
+    """The variant's vision model is a timm model. Asking timm costs a torch import (seconds), so the names found
+    are cached per timm version in the user's cache directory."""
+    name, timm_version = variant.train["vision"]["model"], version("timm")
     cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "flame-pipeline" / "timm-models.json"
     known = json.loads(cache.read_text()) if cache.is_file() else {}
     if name in known.get(timm_version, []):
@@ -127,7 +140,8 @@ def _check_vision_model():
     )
     if proc.stdout.strip() != "True":
         raise WorkflowError(
-            f"config key train.vision.model: timm {timm_version} has no model {name!r} (see " "timm.list_models())"
+            f"config key {_variant_key(variant, 'train', 'vision')}.model: timm {timm_version} has no model {name!r} (see "
+            "timm.list_models())"
         )
     known.setdefault(timm_version, []).append(name)
     try:
@@ -155,19 +169,20 @@ def _warn_missing_benchmarks():
 
 
 SHARDS = _train_shards()
-_check_text_side()
-_check_ablations()
 _check_model_names()
-_check_layer()
-_check_vision_model()
-if not DEMO:
-    _check_llm_path(config["embed"]["llm"])
+for _variant in VARIANTS.values():
+    _check_text_side(_variant)
+    _check_layer(_variant)
+    _check_vision_model(_variant)
+    if not (DEMO and _variant.embed["llm"] == config["embed"]["llm"]):
+        _check_llm_path(_variant)
 _warn_missing_benchmarks()
 
 
-def demo_llm():
-    """The demo LLM as a DAG input in the demo (built by rule demo_llm); nothing for a real LLM."""
-    return [config["embed"]["llm"]] if DEMO else []
+def demo_llm(embedding):
+    """The demo LLM as a DAG input of an embedding made with it (built by rule demo_llm); nothing for another LLM."""
+    llm = EMBEDDINGS[embedding]["llm"]
+    return [llm] if DEMO and llm == config["embed"]["llm"] else []
 
 
 def demo_manifest():
@@ -220,19 +235,18 @@ def train_command(model):
 
 
 def train_texts(wildcards):
-    """The per-shard texts a model trains on: FLAME the embeddings, CLIP the captions."""
-    stage = "caption" if wildcards.model == "clip" else "embed"
-    return expand(f"{RESULTS}/{stage}/{{shard}}.parquet", shard=SHARDS)
+    """The per-shard texts a model trains on: a FLAME model its embeddings, CLIP the captions."""
+    if wildcards.model == "clip":
+        return expand(f"{RESULTS}/caption/{{shard}}.parquet", shard=SHARDS)
+    embedding = VARIANTS[wildcards.model].embedding_id
+    return expand(f"{RESULTS}/embed/{embedding}/{{shard}}.parquet", shard=SHARDS)
 
 
 def model_settings_json(model):
-    """The settings document of a trained model: FLAME's from `train:`, an ablation's from `train:` with its
-    overrides, the baseline's from the keys `train:` shares with it plus `clip_baseline:`; as params they trigger
-    reruns."""
-    if model == "flame":
-        return settings_json("train")
-    if model in ABLATIONS:
-        return as_json({**stage_settings(config["train"]), **ABLATIONS[model]})
+    """The training settings document of a trained model: a FLAME model's (`train:` with its ablation's changes),
+    the baseline's from the keys `train:` shares with it plus `clip_baseline:`; as params they trigger reruns."""
+    if model in VARIANTS:
+        return as_json(VARIANTS[model].train)
     return as_json(clip_settings(config["train"], config["clip_baseline"]))
 
 

@@ -1,5 +1,5 @@
 # Stage 3: one rule for every model: `flame` (the vision tower + projector against all shards' facet embeddings),
-# its ablations (config section ablations: `train:` with a few keys changed, e.g. one facet), and, when the config
+# its variants (config section ablations: a few embed or train keys changed, e.g. one facet), and, when the config
 # has a clip_baseline section, `clip` (open_clip's CLIP on the same shards' captions, with the same vision backbone,
 # batch, epochs and schedule). Checkpoints live in the undeclared state directory, so a
 # failed or interrupted job resumes mid-epoch instead of starting over; the settings document is the rerun

@@ -35,6 +35,7 @@ from pipeline.io.provenance import provenance
 from pipeline.settings import as_json
 from pipeline.train.checkpoints import CheckpointStore, fingerprint
 from pipeline.train.data import Batch, CaptionTexts, FacetTargets, ShardPair, StreamState, TrainStream
+from pipeline.train.facets import choose_facets
 from pipeline.train.loss import objective_loss
 from pipeline.train.model import FlameVisionModel
 from pipeline.train.schedule import lr_factor
@@ -107,18 +108,6 @@ def _check_text_side(pairs: list[ShardPair], sources: list[str]) -> dict:
     return first
 
 
-def _check_facets(chosen: list[str] | None, embedded: tuple[str, ...], sources: list[str]) -> tuple[str, ...]:
-    """The facets FLAME trains on, in embedding order: ``chosen`` (all ``embedded`` when None); raises naming a chosen
-    facet the embeddings of ``sources`` lack."""
-    if chosen is None:
-        return embedded
-    missing = [f for f in chosen if f not in embedded]
-    if missing:
-        raise ValueError(f"train settings key facets: {missing} not among the facets embedded for sources {sources} "
-                         f"({list(embedded)})")
-    return tuple(f for f in embedded if f in chosen)
-
-
 class FlameTask:
     """FLAME: the vision model against precomputed text embeddings, with objective ``settings.loss``; ``meta``: the
     embeddings' text side (their metadata: dim, templates ...)."""
@@ -126,7 +115,12 @@ class FlameTask:
     def __init__(self, settings: FlameSettings, meta: dict):
         self.settings, self.meta = settings, meta
         templates = {s: PromptTemplate.from_description(d) for s, d in self.meta["templates"].items()}
-        facets = _check_facets(settings.facets, facet_slots(templates, settings.sources), settings.sources)
+        embedded = facet_slots(templates, settings.sources)
+        try:
+            self.facets = choose_facets(settings.facets, embedded)
+        except ValueError as err:
+            raise ValueError(f"train settings key {err} (caption sources {settings.sources})") from None
+        facets = embedded if self.facets is None else self.facets
         if settings.loss != "info_nce":
             slots = tuple(f"row{r}" for r in range(settings.positives))
         elif settings.texts_per_step == "every_source":
@@ -134,8 +128,7 @@ class FlameTask:
                           for name in templates[source].names if name in facets)
         else:
             slots = facets
-        self.targets = FacetTargets(settings.sources, settings.loss, slots, None if settings.facets is None else facets,
-                                    settings.texts_per_step)
+        self.targets = FacetTargets(settings.sources, settings.loss, slots, self.facets, settings.texts_per_step)
 
     def build_model(self) -> FlameVisionModel:
         return FlameVisionModel(self.settings.vision, self.meta["dim"], self.settings.projector, self.settings.loss)
@@ -152,7 +145,7 @@ class FlameTask:
 
     def save(self, raw_model: FlameVisionModel, out: Path) -> None:
         templates = {s: PromptTemplate.from_description(d) for s, d in self.meta["templates"].items()}
-        trained = {source: templates[source].restricted(self.settings.facets) for source in self.settings.sources}
+        trained = {source: templates[source].restricted(self.facets) for source in self.settings.sources}
         config = raw_model.config({**text_side(self.meta), "train_sources": self.settings.sources,
                                    "trained_templates": {s: t.describe() for s, t in trained.items() if t}})
         model_dir.save_model(raw_model, config, out)

@@ -44,7 +44,7 @@ class FlameSettings(TrainSettings):
     texts_per_step: str
     positives: int
     projector: str
-    facets: list[str] | None
+    facets: list[str] | dict | None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from fixtures.training import TINY_VISION, write_training_pairs
+from pipeline.io import model_dir
 from pipeline.train.data import ShardPair
+from pipeline.train.facets import sample_facets
 from pipeline.train.launch import launch_command
 from pipeline.train.loop import TrainingDiverged, train
 from pipeline.train.model import load_flame_model
@@ -245,9 +247,15 @@ def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
     run = TrainExecution(num_workers=0, checkpoint_every=100)
     summary = train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(facets=["b"]), run)
     assert summary["settings"]["facets"] == ["b"] and summary["images_with_texts"] == 32
-    refused = r"key facets: \['c'\] not among the facets embedded for sources \['raw'\] \(\['a', 'b'\]\)"
+    refused = r"key facets: \['c'\] are not among the embedded facets \(\['a', 'b'\]\) \(caption sources \['raw'\]\)"
     with pytest.raises(ValueError, match=refused):
         train(pairs_of(raw), tmp_path / "m2", tmp_path / "s2", settings(facets=["c"]), run)
+    # a random draw (the prompt-count ablation): the model records the facet it drew, the one evaluation embeds with
+    drawn = sample_facets(("a", "b"), 1, seed=3)
+    train(pairs_of(raw), tmp_path / "m3", tmp_path / "s3", settings(facets={"sample": 1, "seed": 3}), run)
+    assert model_dir.read_config(tmp_path / "m3")["text"]["trained_templates"]["raw"]["names"] == list(drawn)
+    with pytest.raises(ValueError, match=r"sample 3, but 2 facets are embedded"):
+        train(pairs_of(raw), tmp_path / "m4", tmp_path / "s4", settings(facets={"sample": 3}), run)
 
 
 def test_eq1_every_step_fills_every_sources_facets_and_one_caption_draws_one(tmp_path):

@@ -71,3 +71,34 @@ def test_the_dispatch_tables_cover_exactly_the_schemas_values():
     assert set(FORMATS) == set(allowed("benchmark", "format"))
     assert set(ARCHITECTURES) == set(allowed("llm_shape", "arch"))
     assert set(CAPTIONERS) | {"dataset"} == set(allowed("caption_settings", "backend"))
+
+
+SCHEMA_KEYWORDS = {
+    "$schema", "$defs", "$ref", "description", "type", "properties", "additionalProperties", "unevaluatedProperties",
+    "required", "propertyNames", "minProperties", "items", "minItems", "maxItems", "uniqueItems", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "minLength", "pattern", "enum", "const", "default", "oneOf", "anyOf",
+    "allOf", "not", "if", "then", "else",
+}
+
+
+def test_every_schema_node_holds_only_json_schema_keywords():
+    """An unquoted comma in a YAML flow mapping (`{description: a, b}`) cuts the description and adds a key `b`:
+    every key of every schema node must be a JSON Schema keyword."""
+    from pipeline.settings import load_schema
+
+    def check(node, where):
+        assert isinstance(node, dict), where
+        unknown = set(node) - SCHEMA_KEYWORDS
+        assert not unknown, f"{where}: {sorted(unknown)}"
+        for key in ("properties", "$defs"):
+            for name, sub in node.get(key, {}).items():
+                check(sub, f"{where}/{key}/{name}")
+        for key in ("items", "additionalProperties", "unevaluatedProperties", "propertyNames", "not", "if", "then",
+                    "else"):
+            if isinstance(node.get(key), dict):
+                check(node[key], f"{where}/{key}")
+        for key in ("oneOf", "anyOf", "allOf"):
+            for i, sub in enumerate(node.get(key, [])):
+                check(sub, f"{where}/{key}[{i}]")
+
+    check(load_schema(), "schema")

@@ -98,14 +98,19 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
 
 
 REAL_CONFIGS = ["cc3m.yaml", "yfcc15m.yaml"]
-OVERLAYS = {  # overlay -> what it must put into the planned commands
-    None: [],
-    "official.yaml": ['"layout":"official"', '"facets":null', '"layer":39', '"loss":"sigmoid_multi_positive"',
-                      '"positives":6', '"batch_size":384', '"betas":[0.9,0.95]'],
-    "overlays/mistral-7b.yaml": ['"llm":"mistralai/Mistral-7B-Instruct-v0.3"', '"layer":31'],
-    "overlays/llama-3.1-8b.yaml": ['"llm":"meta-llama/Llama-3.1-8B-Instruct"', '"layer":31'],
-    "overlays/vit-s16.yaml": ['"model":"vit_base_patch16_clip_224"', '"embed_dim":384', '"num_heads":6'],
-    "overlays/vit-l14.yaml": ['"model":"vit_large_patch14_clip_224"', '"patch_size":14'],
+# overlay -> what it must put into the planned commands, the embeddings of every shard, the trained models (the
+# CLIP baseline included)
+OVERLAYS = {
+    None: ([], 1, 2),
+    "official.yaml": (['"layout":"official"', '"facets":null', '"layer":39', '"loss":"sigmoid_multi_positive"',
+                       '"positives":6', '"batch_size":384', '"betas":[0.9,0.95]'], 1, 2),
+    # Table 7 as variants: FLAME and the two vision variants share Nemo's embedding, each other LLM has its own
+    "overlays/backbones.yaml": (['"llm":"mistralai/Mistral-7B-Instruct-v0.3","max_caption_tokens":512',
+                                 '"llm":"meta-llama/Llama-3.1-8B-Instruct"', '"layer":31', '"embed_dim":384',
+                                 '"num_heads":6', '"model":"vit_large_patch14_clip_224"', '"patch_size":14'], 3, 6),
+    # Table 6: five prompt counts and FLAME's seven from ONE embedding of the nine facets
+    "overlays/prompt-count.yaml": (['"facets":{"long":"all","raw":"short","short":"short"}',
+                                    '"facets":{"sample":1,"seed":0}', '"facets":{"sample":9,"seed":0}'], 1, 7),
 }
 COMBINATIONS = [(c, o) for c in REAL_CONFIGS for o in OVERLAYS if not (c == "yfcc15m.yaml" and o == "official.yaml")]
 
@@ -115,25 +120,57 @@ def test_every_shipped_config_and_overlay_is_listed_here():
     assert shipped == {"demo.yaml", *REAL_CONFIGS, *(o for o in OVERLAYS if o)}
 
 
-@pytest.mark.parametrize(("config", "overlay"), COMBINATIONS, ids=[f"{c}+{o}" for c, o in COMBINATIONS])
-def test_every_real_config_and_overlay_plans(tmp_path, config, overlay):
-    """`snakemake -n --configfile config/<config> [config/<overlay>]` from the repository root, with three
-    placeholder shards where the data would be; the overlay's settings reach the jobs' commands."""
+def plan_real(tmp_path, *configs: str) -> str:
+    """`snakemake -n -p --configfile config/<configs>...` from the repository root, with three placeholder shards
+    where the data would be; its output."""
     (tmp_path / "shards").mkdir()
     for i in range(3):
         (tmp_path / "shards" / f"{i:05d}.tar").write_bytes(b"")
     data = tmp_path / "data.yaml"
     data.write_text(yaml.safe_dump({"data": {"train_shards": f"{tmp_path}/shards/{{00000..00002}}.tar"}}))
-    files = ["config/" + config, *(["config/" + overlay] if overlay else []), str(data)]
-    out = snakemake("-n", "-p", "--configfile", *files, cwd=REPO).stdout
-    assert planned_jobs(out)["caption"] == 3 and planned_jobs(out)["embed"] == 3 and planned_jobs(out)["train"] == 2
-    for expected in OVERLAYS[overlay]:
-        assert expected in out, expected
+    return snakemake("-n", "-p", "--configfile", *(f"config/{c}" for c in configs), str(data), cwd=REPO).stdout
+
+
+def embedding_folders(dry_run_output: str) -> set[str]:
+    """The embedding folders (results/<name>/embed/<id>) the planned embed jobs write."""
+    return set(re.findall(r"flame embed \S+ (\S+)/\d{5}\.parquet", dry_run_output))
+
+
+@pytest.mark.parametrize(("config", "overlay"), COMBINATIONS, ids=[f"{c}+{o}" for c, o in COMBINATIONS])
+def test_every_real_config_and_overlay_plans(tmp_path, config, overlay):
+    """Each real config alone and with each overlay plans from the repository root; the overlay's settings reach the
+    jobs' commands, and the DAG embeds once per distinct embedding settings."""
+    expected, embeddings, trained = OVERLAYS[overlay]
+    out = plan_real(tmp_path, config, *([overlay] if overlay else []))
+    jobs = planned_jobs(out)
+    assert (jobs["caption"], jobs["embed"], jobs["train"]) == (3, 3 * embeddings, trained)
+    assert len(embedding_folders(out)) == embeddings
+    for setting in expected:
+        assert setting in out, setting
     if overlay == "official.yaml":  # short texts: the release's single raw template
         mscoco = next(line for line in out.splitlines() if "--name mscoco " in line)
         assert "--prompt raw" in mscoco
         urban = next(line for line in out.splitlines() if "--name urban1k " in line)
         assert "--prompt long" in urban
+
+
+def test_tables_6_and_7_in_one_dag_share_their_embeddings(tmp_path):
+    """Both ablation overlays together: 10 FLAME models from 3 embeddings of every shard (the LLMs), each model
+    trained on the embeddings of its own settings."""
+    out = plan_real(tmp_path, "cc3m.yaml", "overlays/prompt-count.yaml", "overlays/backbones.yaml")
+    jobs = planned_jobs(out)
+    assert (jobs["embed"], jobs["train"]) == (9, 11)
+    folders = embedding_folders(out)
+    trained_on = {}
+    for line in out.splitlines():
+        if " train --shards " in line:
+            args = shlex.split(re.split(r"OMP_NUM_THREADS=\d+ ", line)[1].split(" > ")[0])
+            texts = args[args.index("--embeddings") + 1:args.index("--out")]
+            trained_on[Path(args[args.index("--out") + 1]).name] = {str(Path(t).parent) for t in texts}
+    assert all(len(t) == 1 for t in trained_on.values()) and set().union(*trained_on.values()) == folders
+    nemo = trained_on["flame"]
+    assert all(trained_on[m] == nemo for m in ("prompts_1", "prompts_9", "vit_s16", "vit_l14"))
+    assert len({frozenset(trained_on[m]) for m in ("flame", "mistral_7b", "llama_3.1_8b")}) == 3
 
 
 def test_multi_node_training_is_refused_by_the_schema(tmp_path):
@@ -206,8 +243,9 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     # provenance: every stage's output says what made it; the report lists the models' and evaluations'
     from pipeline.io.parquet import read_parquet_metadata
 
-    for stage in ("caption", "embed"):
-        found = read_parquet_metadata(tmp_path / "results" / "demo" / stage / "shard-00000.parquet")["provenance"]
+    [embeddings] = (tmp_path / "results" / "demo" / "embed").glob("*/shard-00000.parquet")  # one embedding
+    for written in (tmp_path / "results" / "demo" / "caption" / "shard-00000.parquet", embeddings):
+        found = read_parquet_metadata(written)["provenance"]
         assert len(found["settings_sha256"]) == 64 and found["torch"] and found["transformers"]
     assert "## Provenance" in report and "| train flame (settings " in report and "| train clip (settings " in report
     assert planned_jobs(snakemake(*run, "--configfile", str(cfg), "-n").stdout) == {}
@@ -240,8 +278,11 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {
         "train": 1, "evaluate": evaluations("clip"), "report": 1, "all": 1}
     assert plan(report={"claims": base["report"]["claims"][:1]}) == {"report": 1, "all": 1}
-    assert plan(ablations={"flame_single": {"facets": ["main_category"]}}) == {
+    assert plan(ablations={"flame_single": {"train": {"facets": ["main_category"]}}}) == {
         "train": 1, "evaluate": evaluations("flame_single"), "report": 1, "all": 1}
+    # a variant with its own embedding settings embeds every shard once more, beside the others' embeddings
+    assert plan(ablations={**base["ablations"], "layer_2": {"embed": {"layer": 2}}}) == {
+        "embed": 2, "train": 1, "evaluate": evaluations("layer_2"), "report": 1, "all": 1}
     # the text side re-embeds and retrains FLAME and its ablation only: the baseline reads the captions
     flame_text_side = {"embed": 2, "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1,
                        "all": 1}
@@ -329,10 +370,19 @@ def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "config key train.vision.model" in out and "'vit_tiny_patch16_2244'" in out
-    cfg = write_config(tmp_path / "c.yaml", ablations={"flame_single": {"loss": "info_nce_typo"}})
-    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "config key ablations.flame_single" in out and "info_nce_typo" in out
+    for ablation, message in [
+        ({"train": {"loss": "info_nce_typo"}}, ".train (merged into train:): key loss"),
+        ({"embed": {"layr": 2}}, ".embed (merged into embed:)"),
+        ({"train": {"facets": {"sample": 8}}}, ".train.facets: facets: sample 8, but 7"),
+        ({"embed": {"facets": {"long": ["descripton"]}}}, ".embed.facets"),
+        ({"embed": {"llm": "./no-such-llm"}}, ".embed.llm: LLM directory"),
+        ({"train": {"facets": None}}, ": the same embedding and training settings as 'flame'"),
+    ]:
+        message = "config key ablations.flame_single" + message
+        cfg = write_config(tmp_path / "c.yaml", ablations={"flame_single": ablation})
+        proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and message in out, (ablation, out[-2000:])
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["report"]["claims"][0]["baseline"] = "clpi"
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
