@@ -114,7 +114,7 @@ def cmd_train(args) -> None:
     kind = "clip" if args.command == "train-clip" else "flame"
     execution = _execution(args, "train_execution", ("num_workers", "checkpoint_every"))
     stage.run(kind, args.shards, args.captions if kind == "clip" else args.embeddings, args.out, args.state_dir,
-              args.settings, execution)
+              args.settings, execution, args.empty_shards)
 
 
 def cmd_evaluate(args) -> None:
@@ -258,7 +258,7 @@ def _add_stage_parsers(sub, fmt) -> None:
             "--state-dir; other settings or changed inputs discard it."))
         p.add_argument("--shards", type=Path, nargs="+", required=True, help="image shards (.tar)")
         p.add_argument(f"--{texts}", type=Path, nargs="+", required=True,
-                       help=f"{texts} .parquet, one per shard, matched by shard name")
+                       help=f"{texts} .parquet, one per shard, matched by the shard each was made from")
         p.add_argument("--out", type=Path, required=True, help="model directory to write")
         p.add_argument("--state-dir", type=Path, required=True, help="checkpoints and logs (resume state)")
         settings_help = (SETTINGS_HELP.format(stage="train", section="train", definition="train_settings")
@@ -271,6 +271,8 @@ def _add_stage_parsers(sub, fmt) -> None:
                             "only with the same value; default from the schema)")
         p.add_argument("--checkpoint-every", type=int, default=None,
                        help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")
+        p.add_argument("--empty-shards", choices=allowed("empty_shards"), default="skip",
+                       help=schema_node("empty_shards")["description"].strip() + " (default: %(default)s)")
         p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("import-official", formatter_class=fmt, help="the released checkpoint as a model directory",

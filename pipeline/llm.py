@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from pipeline.io.content import folder_sha256
 from pipeline.settings import allowed
 
 #: The schema's dtypes (but ``auto``) as torch dtypes.
@@ -48,3 +49,18 @@ def load_llm(path_or_id: str, revision: str | None = None, dtype: str = "auto", 
                             dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code)
     model.requires_grad_(False)
     return model.to(dev).eval(), tokenizer
+
+
+def llm_identity(path_or_id: str, model: PreTrainedModel) -> str:
+    """What an LLM is, by content: ``sha256:<hex>`` of a local directory's files (config, weights, tokenizer;
+    :func:`pipeline.io.content.folder_sha256`), or ``hub:<id>@<commit>`` for a hub model (the commit that was
+    loaded, itself a content hash). Recorded in every embeddings file and model directory and part of every cache
+    key, so a different LLM behind the same path or hub id is never mixed up with the one before."""
+    local = Path(path_or_id).expanduser()
+    if local.is_dir():
+        return f"sha256:{folder_sha256(local)}"
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit is None:
+        raise ValueError(f"LLM {path_or_id!r}: neither a local directory nor a hub model with a known commit, so "
+                         "its content cannot be identified")
+    return f"hub:{path_or_id}@{commit}"

@@ -19,7 +19,7 @@ rule caption:
     params:
         settings=settings_json("caption"),
         output_format=OUTPUT_FORMATS["caption"],
-        state=f"{STATE}/caption",
+        state=lambda wc: Path(f"{STATE}/caption/{wc.shard}").parent,  # the shard name's folders (part1/00000)
     shell:
         "OMP_NUM_THREADS={threads} flame caption {input.shard:q} {output:q} --settings {params.settings:q}"
         " --batch-size {resources.batch_size} --state-dir {params.state:q} > {log:q} 2>&1"

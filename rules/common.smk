@@ -13,7 +13,7 @@ from snakemake.utils import validate
 
 from pipeline.embed.prompts import facet_slots, text_layout
 from pipeline.io import captions, embeddings, model_dir, results
-from pipeline.io.shards import expand_shards, shard_name
+from pipeline.io.shards import expand_shards, shard_names
 from pipeline.train.facets import choose_facets
 from pipeline.train.launch import launch_command
 from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings
@@ -61,7 +61,11 @@ def _train_shards():
     """Shard name -> tar path: derived from demo: in the demo, else the data.train_shards pattern."""
     if DEMO:
         return {f"shard-{i:05d}": f"{DEMO['out']}/train/shard-{i:05d}.tar" for i in range(DEMO["train_shards"])}
-    return {shard_name(p): str(p) for p in expand_shards(config["data"]["train_shards"])}
+    try:
+        named = shard_names(expand_shards(config["data"]["train_shards"]))
+    except ValueError as err:
+        raise WorkflowError(f"config key data.train_shards: {err}") from None
+    return {name: str(path) for name, path in named.items()}
 
 
 def _variant_key(variant, stage, key):

@@ -3,7 +3,7 @@
 # has a clip_baseline section, `clip` (open_clip's CLIP on the same shards' captions, with the same vision backbone,
 # batch, epochs and schedule). Checkpoints live in the undeclared state directory, so a
 # failed or interrupted job resumes mid-epoch instead of starting over; the settings document is the rerun
-# trigger, the execution settings (workers, checkpoint interval) are not.
+# trigger, the execution settings (workers, checkpoint interval) and data.empty_shards (strictness only) are not.
 
 
 rule train:
@@ -34,4 +34,5 @@ rule train:
         "OMP_NUM_THREADS={threads} {params.launcher} {params.command[0]} --shards {input.shards:q}"
         " {params.command[1]} {input.texts:q} --out {output:q} --state-dir {params.state:q}"
         " --settings {params.settings:q} --num-workers {resources.num_workers}"
-        " --checkpoint-every {resources.checkpoint_every} > {log:q} 2>&1"
+        " --checkpoint-every {resources.checkpoint_every} --empty-shards {config[data][empty_shards]}"
+        " > {log:q} 2>&1"

@@ -11,7 +11,8 @@ directory; a rerun with the same settings and shard skips the keys already there
 (written atomically, metadata: backend, model, revision, prompts, sampling, seed, counts, skipped keys) has every
 key exactly once, in shard order. A bad sample (unreadable, truncated or empty image, alt-text not UTF-8, malformed
 JSON) or a repeated key is skipped, logged, counted by reason and listed (metadata ``skipped``: key -> reason); it
-never stops the shard.
+never stops the shard. A shard without any usable sample gives a file of 0 rows and a warning (training skips it); a
+truncated tar is an error naming the shard.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pipeline.io import captions
 from pipeline.io.captions import KINDS
 from pipeline.io.locks import single_writer
 from pipeline.io.provenance import provenance
-from pipeline.io.shards import BadSample, decode_image, iter_shard
+from pipeline.io.shards import BadSample, decode_image, iter_shard, shard_identity
 from pipeline.settings import as_json
 
 
@@ -86,6 +87,7 @@ def caption_shard(shard: Path, out: Path, settings: dict, state_dir: Path | None
         captioner = load_captioner(settings, device)
     order: list[str] = []  # the shard's keys, first occurrence
     seen: set[str] = set()
+    ignored: Counter[str] = Counter()  # tar members that are no file (links ...)
     pending: list[tuple[dict, object]] = []
 
     def flush() -> None:
@@ -103,7 +105,7 @@ def caption_shard(shard: Path, out: Path, settings: dict, state_dir: Path | None
         done.update((record["key"], record) for record, _ in pending)
         pending.clear()
 
-    for sample in tqdm(iter_shard(shard), desc=f"caption {shard.name}", unit="img", file=sys.stderr):
+    for sample in tqdm(iter_shard(shard, ignored), desc=f"caption {shard.name}", unit="img", file=sys.stderr):
         counts["samples"] += 1
         if sample.key in seen:
             print(f"{shard}: key {sample.key!r} repeats; the first sample is kept", file=sys.stderr)
@@ -129,11 +131,16 @@ def caption_shard(shard: Path, out: Path, settings: dict, state_dir: Path | None
     rows = [r for r in records if "skipped" not in r]
     counts["captioned"] = len(rows)
     counts.update(f"skipped: {reason}" for reason in skipped.values())
+    counts.update({f"ignored member: {kind}": n for kind, n in ignored.items()})
+    if ignored:
+        print(f"{shard}: {dict(ignored)} tar members are no regular file and were ignored", file=sys.stderr)
+    if not rows:
+        print(f"warning: {shard}: no usable sample ({dict(counts)}); training skips this shard", file=sys.stderr)
     prompts = {kind: settings[kind] for kind in KINDS} if model_backend else None
     metadata = {"stage": "caption", "backend": settings["backend"], "model": settings["model"],
                 "revision": settings["revision"], "commit": getattr(captioner, "commit", None), "prompts": prompts,
                 "sampling": settings["sampling"] if model_backend else None, "seed": settings["seed"],
-                "shard": str(shard), "counts": dict(counts), "skipped": skipped,
+                "shard": shard_identity(shard), "counts": dict(counts), "skipped": skipped,
                 "provenance": provenance(captions.VERSION, as_json(settings))}
     captions.write_captions(rows, out, metadata)
     partial.path.unlink(missing_ok=True)

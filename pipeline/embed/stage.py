@@ -2,7 +2,8 @@
 (:mod:`pipeline.io.embeddings`), every caption of the chosen sources embedded with its source's template of the text
 layout by one frozen LLM (:class:`~pipeline.embed.fda.FacetEmbedder`).
 
-The file's metadata records the LLM id, revision and commit, layer, mode, every source's template and their hash,
+The file's metadata records the shard the captions were made from, the LLM id, revision, commit and content identity
+(:func:`pipeline.llm.llm_identity`), layer, mode, every source's template and their hash,
 D, dtype and the counts (captions, rows, empty, non_finite, truncated, prefix_boundary_split, prompt_tokens); a
 caption whose embedding is not finite loses its rows only (listed under ``skipped``).
 """
@@ -25,8 +26,9 @@ from pipeline.embed.prompts import SOURCES, templates_hash, text_layout
 from pipeline.io import embeddings
 from pipeline.io.captions import iter_captions, label_source
 from pipeline.io.locks import single_writer
+from pipeline.io.parquet import read_parquet_metadata
 from pipeline.io.provenance import provenance
-from pipeline.llm import load_llm
+from pipeline.llm import llm_identity, load_llm
 from pipeline.settings import as_json
 
 STAT_KEYS = ("truncated", "prefix_boundary_split")  # FacetEmbedder counts summed over the sources
@@ -126,6 +128,8 @@ def run(captions: Path, out: Path, settings: dict, token_budget: int, device: st
                  for source, template in templates.items()}
     metadata = {"llm": settings["llm"], "revision": settings["revision"], "layout": settings["layout"],
                 "llm_commit": getattr(model.config, "_commit_hash", None),
+                "llm_identity": llm_identity(settings["llm"], model),
+                "shard": read_parquet_metadata(captions).get("shard"),
                 "llm_dtype": str(next(model.parameters()).dtype),
                 "provenance": provenance(embeddings.VERSION, as_json(settings))}
     with single_writer(out):

@@ -25,7 +25,7 @@ from pipeline.embed.fda import FacetEmbedder
 from pipeline.embed.prompts import PromptTemplate
 from pipeline.io.atomic import atomic_path
 from pipeline.io.model_dir import load_weights, read_config
-from pipeline.llm import load_llm, resolve_device
+from pipeline.llm import llm_identity, load_llm, resolve_device
 from pipeline.train.model import FlameVisionModel
 from pipeline.train.transforms import eval_transform
 
@@ -85,8 +85,10 @@ class EvalModel:
 class FlameModel(EvalModel):
     """Vision model + frozen LLM. Use :meth:`load`.
 
-    ``cache_dir``: where text embeddings are cached, one ``.npy`` per (LLM, revision, layer, template, list of
-    texts), so a rerun (or another model trained on the same text side) does not run the LLM again.
+    ``cache_dir``: where text embeddings are cached, one ``.npy`` per (LLM content identity, revision, layer, dtype,
+    mode, template, list of texts), so a rerun (or another model trained on the same text side) does not run the LLM
+    again, and a different LLM behind the same path never reads another's. The LLM must be the one whose
+    embeddings the model was trained on (its recorded content identity), or loading refuses.
     """
 
     def __init__(self, vision: FlameVisionModel, llm, tokenizer, text_key: dict, templates: dict[str, PromptTemplate],
@@ -109,7 +111,13 @@ class FlameModel(EvalModel):
             raise ValueError(f"{model_dir}: the model directory does not record the templates it was trained with "
                              "(written by an older flame train): retrain it")
         templates = {source: PromptTemplate.from_description(t) for source, t in text["trained_templates"].items()}
-        text_key = {"llm": llm or text["llm"], "revision": text.get("revision"), "layer": text["layer"],
+        identity = llm_identity(llm or text["llm"], llm_model)
+        if identity != text.get("llm_identity"):
+            raise ValueError(f"{model_dir}: trained on the embeddings of LLM {text['llm']!r} with content "
+                             f"{text.get('llm_identity')}, but the LLM at {llm or text['llm']!r} now holds {identity}: "
+                             "its texts would embed differently; point --llm at the LLM it was trained with, or "
+                             "re-embed and retrain")
+        text_key = {"llm_identity": identity, "revision": text.get("revision"), "layer": text["layer"],
                     "dtype": str(next(llm_model.parameters()).dtype),
                     "mode": "official" if text.get("mode") == "official" else "fda"}  # fda and naive agree
         return cls(vision.to(resolve_device(device)), llm_model, tokenizer, text_key, templates, token_budget,

@@ -1,8 +1,9 @@
 """The captions Parquet file (caption stage -> embed stage, CLIP baseline): one row per readable image of a shard.
 
 Columns: ``key`` (the sample key in the shard), ``raw`` (its alt-text), ``long`` and ``short`` (lists of synthetic
-captions). The metadata (``flame``) records the backend, model, revision, prompts, sampling, seed, the shard, the
-counts and the skipped keys (key -> reason).
+captions). The metadata (``flame``) records the backend, model, revision, prompts, sampling, seed, the shard it was
+made from (``shard``: :func:`pipeline.io.shards.shard_identity`, checked by training), the counts and the skipped
+keys (key -> reason).
 
 A caption of an image is named by its *label*: ``raw``, or ``<kind>_<i>`` for the i-th caption of kind ``short`` or
 ``long`` (``long_0``); the embeddings file keeps the label in its ``source`` column.
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 from pipeline.io.parquet import write_parquet
 
 #: Bump when the layout or meaning of the file changes: a rule param, so the stage reruns after such a release.
-VERSION = 2
+VERSION = 3
 SCHEMA = pa.schema([("key", pa.string()), ("raw", pa.string()), ("long", pa.list_(pa.string())),
                     ("short", pa.list_(pa.string()))])
 #: The synthetic caption kinds (lists of captions per image).

@@ -4,9 +4,10 @@ Columns: ``key`` (the image), ``source`` (the caption's label, :func:`pipeline.i
 ``facet`` (the facet name) and ``embedding`` (a fixed-size list of D float16, L2-normalised unless the embed
 settings say ``normalize: false``). An image's rows follow its captions in source order (raw, short, long) and each
 caption's facets in template order, so captions of different sources may have different facet counts without
-padding. The metadata (``flame``) records the text side (:data:`TEXT_SIDE_KEYS`: LLM, revision, layer, mode,
-layout, every source's template and their hash, D, normalisation, sources) plus dtype, the captions file, counts,
-skipped captions, seconds and provenance.
+padding. The metadata (``flame``) records the text side (:data:`TEXT_SIDE_KEYS`: LLM, revision, the LLM's content
+identity, layer, mode, layout, every source's template and their hash, D, normalisation, sources) plus dtype, the
+shard the captions were made from (``shard``, checked by training), the captions file, counts, skipped captions,
+seconds and provenance.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from pipeline.io.captions import label_source
 from pipeline.io.parquet import write_parquet
 
 #: Bump when the layout or meaning of the file changes: a rule param, so the stage reruns after such a release.
-VERSION = 2
+VERSION = 3
 #: The metadata that defines what the vectors mean; every embeddings file of one training must agree on it.
-TEXT_SIDE_KEYS = ("llm", "revision", "layer", "mode", "layout", "templates", "prompts_hash", "dim", "normalized",
-                  "sources")
+TEXT_SIDE_KEYS = ("llm", "revision", "llm_identity", "layer", "mode", "layout", "templates", "prompts_hash", "dim",
+                  "normalized", "sources")
 # Row groups of ~32 MiB: training reads one group at a time (about 3300 rows of 5120 float16 for Mistral-Nemo).
 ROW_GROUP_BYTES = 32 << 20
 

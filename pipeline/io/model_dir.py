@@ -16,7 +16,7 @@ from torch import nn
 from pipeline.io.atomic import atomic_path, write_text
 
 #: Bump when the layout or meaning of the directory changes: a rule param, so the stage reruns after such a release.
-VERSION = 3
+VERSION = 4
 CONFIG_NAME = "flame_config.json"
 WEIGHTS_NAME = "model.safetensors"
 SUMMARY_NAME = "train_summary.json"

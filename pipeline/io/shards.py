@@ -9,8 +9,10 @@ from __future__ import annotations
 import glob
 import io
 import json
+import os
 import re
 import tarfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,23 +71,48 @@ class BadSample(ValueError):
 MEMBER_NAME = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 
 
-def iter_shard(path: str | Path) -> Iterator[Sample]:
+class TruncatedShard(ValueError):
+    """A tar that ends before its end-of-archive marker: cut at, or inside, a member."""
+
+
+def iter_shard(path: str | Path, ignored: Counter | None = None) -> Iterator[Sample]:
     """Samples of a webdataset tar in file order; consecutive members with the same key (:data:`MEMBER_NAME`) are
-    one sample. Members without an extension are ignored, as webdataset does."""
+    one sample. Members without an extension are ignored, as webdataset does; so are links, directories and other
+    non-files, counted in ``ignored`` (by kind) when given.
+
+    Raises :class:`TruncatedShard` naming the shard and the byte offset when the tar is cut (Python's ``tarfile``
+    reads a tar cut at a header as a shorter archive: the end-of-archive marker is checked here).
+    """
     current: Sample | None = None
     with tarfile.open(path, "r") as tar:
-        for member in tar:
-            match = MEMBER_NAME.match(member.name)
-            if not member.isfile() or not match:
-                continue
-            key, ext = match.groups()
-            if current is None or key != current.key:
-                if current is not None:
-                    yield current
-                current = Sample(key=key, members={})
-            current.members[ext.lower()] = tar.extractfile(member).read()
+        try:
+            for member in tar:
+                match = MEMBER_NAME.match(member.name)
+                if not member.isfile() or not match:
+                    if ignored is not None and not member.isfile():
+                        ignored["link" if member.issym() or member.islnk() else "not a file"] += 1
+                    continue
+                key, ext = match.groups()
+                if current is None or key != current.key:
+                    if current is not None:
+                        yield current
+                    current = Sample(key=key, members={})
+                current.members[ext.lower()] = tar.extractfile(member).read()
+        except tarfile.ReadError as err:  # cut inside a member's data
+            raise TruncatedShard(f"{path}: truncated inside the member at byte {tar.offset} ({err}); the shard is "
+                                 "cut: copy or download it again") from None
+        _check_end_of_archive(tar, path)
     if current is not None:
         yield current
+
+
+def _check_end_of_archive(tar: tarfile.TarFile, path: str | Path) -> None:
+    """After the last member, a tar holds a zero block (its end-of-archive marker); raise when it does not."""
+    tar.fileobj.seek(tar.offset)
+    block = tar.fileobj.read(tarfile.BLOCKSIZE)
+    if len(block) < tarfile.BLOCKSIZE or block.count(0) != tarfile.BLOCKSIZE:
+        raise TruncatedShard(f"{path}: truncated at byte {tar.offset} (no end-of-archive marker after the last "
+                             "complete member); the shard is cut: copy or download it again")
 
 
 def decode_image(data: bytes | None) -> Image.Image | None:
@@ -119,9 +146,27 @@ def expand_shards(pattern: str) -> list[Path]:
     return sorted(paths)
 
 
-def shard_name(path: str | Path) -> str:
-    """A shard's name: its file name without extension (``.../shard-00003.tar`` -> ``shard-00003``)."""
-    return Path(path).name.split(".")[0]
+def shard_names(paths: list[Path]) -> dict[str, Path]:
+    """Name -> path of every shard: the path relative to the shards' common folder, without ``.tar``
+    (``/data/cc3m/00003.tar`` -> ``00003``, ``part1/00000.tar`` and ``part2/00000.tar`` -> ``part1/00000`` and
+    ``part2/00000``, ``train.00007.tar`` -> ``train.00007``), so distinct paths get distinct names; a name that still
+    occurs twice (``x.tar`` beside a file ``x``) raises naming both paths."""
+    resolved = [Path(p).absolute() for p in paths]
+    common = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path()
+    names: dict[str, Path] = {}
+    for path, absolute in zip(paths, resolved):
+        relative = absolute.relative_to(common).as_posix()
+        name = relative[:-len(".tar")] if relative.endswith(".tar") else relative
+        if name in names:
+            raise ValueError(f"shards {names[name]} and {path} would both be named {name!r}: rename one")
+        names[name] = Path(path)
+    return names
+
+
+def shard_identity(path: Path) -> dict:
+    """What the captions and embeddings files record of the shard they were made from, and training checks: its
+    resolved path and size in bytes."""
+    return {"path": str(Path(path).resolve()), "size": Path(path).stat().st_size}
 
 
 def file_identity(path: Path) -> dict:

@@ -42,7 +42,7 @@ from pipeline.train.transforms import train_transform
 
 @dataclass(frozen=True)
 class ShardPair:
-    """An image shard and its texts (same shard name): the embeddings Parquet (FLAME) or the captions Parquet (the
+    """An image shard and its texts (made from it): the embeddings Parquet (FLAME) or the captions Parquet (the
     CLIP baseline)."""
 
     tar: Path

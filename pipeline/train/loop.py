@@ -226,17 +226,34 @@ def _optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.A
                              lr=settings.lr, betas=tuple(settings.betas), eps=settings.eps)
 
 
+def listed(items: list, shown: int = 5) -> str:
+    """The first ``shown`` items, comma-separated, and how many more there are."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(map(str, items[:shown])) + more
+
+
 def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSettings,
-          execution: TrainExecution) -> dict:
+          execution: TrainExecution, empty_shards: str = "skip") -> dict:
     """Train FLAME (``FlameSettings``: pairs of shards and embeddings) or the CLIP baseline (``ClipSettings``: pairs
-    of shards and captions) on ``pairs``; save the model to ``out``. Returns the summary (also
-    ``out/train_summary.json``)."""
+    of shards and captions) on ``pairs``; save the model to ``out``. A pair without any image with a text is left
+    out from the start (``empty_shards: skip``, listed in the summary) or stops before training (``error``).
+    Returns the summary (also ``out/train_summary.json``)."""
     # cpu=True without a GPU: accelerate otherwise ignores the processes of `accelerate launch` (gloo) on a CPU host
     accelerator = Accelerator(mixed_precision=settings.precision, cpu=not torch.cuda.is_available())
     processes, rank = accelerator.num_processes, accelerator.process_index
     task = (FlameTask(settings, _check_text_side(pairs, settings.sources)) if isinstance(settings, FlameSettings)
             else ClipTask(settings))
-    images_total = sum(task.targets.count(pair.texts) for pair in pairs)
+    counts = {pair: task.targets.count(pair.texts) for pair in pairs}
+    empty = [pair for pair in pairs if not counts[pair]]
+    if empty:
+        names = listed([pair.tar for pair in empty])
+        if empty_shards == "error" or len(empty) == len(pairs):
+            raise ValueError(f"{len(empty)} of {len(pairs)} shards have no image with a text for sources "
+                             f"{settings.sources}: {names}" + ("" if len(empty) == len(pairs) else
+                                                               " (data.empty_shards: skip trains without them)"))
+        accelerator.print(f"warning: {len(empty)} shards have no image with a text and are skipped: {names}")
+        pairs = [pair for pair in pairs if counts[pair]]
+    images_total = sum(counts.values())
     global_batch = settings.batch_size * processes * settings.grad_accum
     steps_per_epoch = images_total // global_batch
     if steps_per_epoch == 0:
@@ -319,7 +336,8 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
         "kind": "flame" if isinstance(task, FlameTask) else "clip", "steps": progress.step,
         "steps_this_run": progress.step - resumed_from, "resumed_from_step": resumed_from,
         "steps_per_process_this_run": steps_per_process, "processes": processes, "global_batch": global_batch,
-        "steps_per_epoch": steps_per_epoch, "images_with_texts": images_total, "final_loss": loss_value,
+        "steps_per_epoch": steps_per_epoch, "images_with_texts": images_total,
+        "empty_shards": [str(pair.tar) for pair in empty], "final_loss": loss_value,
         "seconds": round(seconds, 2), "images_per_s": round(images_seen / seconds, 2) if seconds else None,
         "skipped": {key: sum(s[key] for s in skipped) for key in skipped[0]},
         "settings": asdict(settings), "execution": asdict(execution),

@@ -82,6 +82,37 @@ def test_bad_samples_are_skipped_by_reason_and_the_shard_goes_on(tmp_path, capsy
     assert "s.tar: 007.json key 'long': expected a list of strings" in log and "010.txt is not UTF-8" in log
 
 
+def test_a_shard_without_a_usable_sample_gives_an_empty_file_a_warning_and_its_identity(tmp_path, capsys):
+    """All images unreadable, or a valid empty tar: 0 rows, counted, a warning that training skips the shard; the
+    file records the shard it was made from (resolved path and size), which training checks."""
+    import tarfile
+
+    from pipeline.io.shards import shard_identity
+
+    broken = write_shard(tmp_path / "broken.tar", [{"key": f"{i:03d}", "jpg": b"not an image"} for i in range(3)])
+    with tarfile.open(tmp_path / "empty.tar", "w"):
+        pass
+    for shard in (broken, tmp_path / "empty.tar"):
+        counts = caption_shard(shard, tmp_path / f"{shard.stem}.parquet", settings())
+        assert counts["captioned"] == 0 and pq.read_table(tmp_path / f"{shard.stem}.parquet").num_rows == 0
+        assert f"warning: {shard}: no usable sample" in capsys.readouterr().err
+        meta = read_parquet_metadata(tmp_path / f"{shard.stem}.parquet")
+        assert meta["shard"] == shard_identity(shard) == {"path": str(shard.resolve()), "size": shard.stat().st_size}
+    assert counts["samples"] == 0 and read_parquet_metadata(tmp_path / "broken.parquet")["counts"][
+        "skipped: unreadable image"] == 3
+
+
+def test_a_truncated_shard_is_an_error_and_writes_nothing(tmp_path):
+    from pipeline.io.shards import TruncatedShard
+
+    shard = write_shard(tmp_path / "s.tar", [{"key": f"{i:03d}"} for i in range(8)])
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(shard.read_bytes()[:5 * 2 * 1024])  # tarfile alone reads it as a shorter shard
+    with pytest.raises(TruncatedShard, match=r"cut\.tar: truncated at byte"):
+        caption_shard(cut, tmp_path / "out.parquet", settings(), state_dir=tmp_path / "state")
+    assert not (tmp_path / "out.parquet").exists()
+
+
 def test_model_backend_batches_records_provenance_and_skips_bad_images(tmp_path):
     truncated = _jpeg((90, 0, 0))[:60]
     shard = write_shard(tmp_path / "s.tar", [

@@ -129,9 +129,13 @@ def test_a_single_facet_ablation_is_evaluated_with_the_facet_it_trained_on(tmp_p
 
     from fixtures.training import TINY_VISION, write_training_pairs
     from pipeline.evaluate.models import load_model
+    from pipeline.llm import llm_identity
     from pipeline.train import stage
 
-    pairs = write_training_pairs(tmp_path / "data")
+    tiny_llm.save_pretrained(tmp_path / "llm")
+    tokenizer.save_pretrained(tmp_path / "llm")
+    pairs = write_training_pairs(tmp_path / "data", text_side={"llm_identity": llm_identity(str(tmp_path / "llm"),
+                                                                                            tiny_llm)})
     settings = {"vision": TINY_VISION, "sources": ["raw"], "facets": ["b"], "epochs": 1, "batch_size": 8}
     stage.run("flame", [t for t, _ in pairs], [e for _, e in pairs], tmp_path / "m", tmp_path / "state", settings,
               {"num_workers": 0, "checkpoint_every": 100})
@@ -139,8 +143,6 @@ def test_a_single_facet_ablation_is_evaluated_with_the_facet_it_trained_on(tmp_p
     assert text["templates"]["raw"]["names"] == ["a", "b"]  # what was embedded
     assert text["trained_templates"] == {"raw": {"prefix": "{caption}", "names": ["b"], "suffixes": [' b:"'],
                                                  "cleaning": "quotes"}}
-    tiny_llm.save_pretrained(tmp_path / "llm")
-    tokenizer.save_pretrained(tmp_path / "llm")
     model = load_model(tmp_path / "m", llm=str(tmp_path / "llm"), device="cpu")
     got = model.encode_text(["A red star", "a blue circle"], prompt="raw")
     with torch.no_grad():
@@ -150,3 +152,63 @@ def test_a_single_facet_ablation_is_evaluated_with_the_facet_it_trained_on(tmp_p
     assert torch.allclose(got, F.normalize(expected, dim=-1), atol=1e-5)
     with pytest.raises(ValueError, match=r"trained on the facets of caption sources \['raw'\] only"):
         model.encode_text(["A red star"], prompt="long")
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_another_llm_behind_the_same_path_never_reuses_cached_texts_and_old_models_are_refused(tmp_path, tokenizer,
+                                                                                             tiny_llm):
+    """The demo-LLM rerun: LLM v1 at a path, a model trained on its embeddings and evaluated (the text cache
+    filled); then LLM v2 built at the same path and a model trained on its embeddings. Evaluating the new model
+    embeds its texts with v2 (equal to a fresh computation without the cache: the cache is keyed by the LLM's
+    content, it used to be keyed by the path), and the old model is refused, naming both identities."""
+    import torch.nn.functional as F
+
+    from fixtures.training import TINY_VISION, write_training_pairs
+    from pipeline.demo.tiny_llm import build_tiny_llm
+    from pipeline.evaluate.models import load_model
+    from pipeline.llm import llm_identity
+    from pipeline.train import stage
+
+    path, cache = tmp_path / "llm", tmp_path / "cache"
+    settings = {"vision": TINY_VISION, "sources": ["raw"], "epochs": 1, "batch_size": 8}
+    texts = ["A red star", "a blue circle"]
+    encoded = {}
+    for version, seed in (("v1", 1), ("v2", 2)):
+        llm = build_tiny_llm(tokenizer, arch="mistral", hidden_size=64, num_layers=3, num_heads=4, num_kv_heads=2,
+                             seed=seed)
+        llm.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        identity = llm_identity(str(path), llm)
+        pairs = write_training_pairs(tmp_path / version, text_side={"llm": str(path), "llm_identity": identity})
+        stage.run("flame", [t for t, _ in pairs], [e for _, e in pairs], tmp_path / version / "m",
+                  tmp_path / version / "state", settings, {"num_workers": 0, "checkpoint_every": 100})
+        encoded[version] = load_model(tmp_path / version / "m", device="cpu", cache_dir=cache).encode_text(texts, "raw")
+        assert load_model(tmp_path / version / "m", device="cpu").encode_text(texts, "raw").allclose(
+            encoded[version])  # no cache: a fresh computation
+    assert llm_identity(str(path), llm) != json.loads((tmp_path / "v1" / "m" / "flame_config.json").read_text())[
+        "text"]["llm_identity"]
+    assert F.cosine_similarity(encoded["v1"], encoded["v2"]).max() < 0.99
+    with pytest.raises(ValueError, match=r"v1/m: trained on the embeddings of LLM .* with content sha256:\w+, but "
+                                         r"the LLM at .* now holds sha256:\w+"):
+        load_model(tmp_path / "v1" / "m", device="cpu", cache_dir=cache)
+
+
+def test_an_llm_is_identified_by_its_files_content_or_its_hub_commit(tmp_path, tiny_llm, tokenizer):
+    import types
+
+    from pipeline.llm import llm_identity
+
+    tiny_llm.save_pretrained(tmp_path / "a")
+    tokenizer.save_pretrained(tmp_path / "a")
+    first = llm_identity(str(tmp_path / "a"), tiny_llm)
+    assert first.startswith("sha256:") and llm_identity(str(tmp_path / "a"), tiny_llm) == first  # stable (cached)
+    (tmp_path / "a" / ".cache").mkdir()
+    (tmp_path / "a" / ".cache" / "x").write_text("hidden files are not the model")
+    assert llm_identity(str(tmp_path / "a"), tiny_llm) == first
+    tokenizer_file = tmp_path / "a" / "tokenizer.json"
+    tokenizer_file.write_text(tokenizer_file.read_text().replace('"unk_token"', '"unk_token" ', 1))
+    assert llm_identity(str(tmp_path / "a"), tiny_llm) != first  # the tokenizer is part of the text side
+    hub = types.SimpleNamespace(config=types.SimpleNamespace(_commit_hash="0123abc"))
+    assert llm_identity("org/model", hub) == "hub:org/model@0123abc"
+    with pytest.raises(ValueError, match="neither a local directory nor a hub model with a known commit"):
+        llm_identity("org/model", types.SimpleNamespace(config=types.SimpleNamespace()))

@@ -1,10 +1,12 @@
+from collections import Counter
+
 import pyarrow as pa
 import pytest
 
 from fixtures.shards import write_shard
 from pipeline.io.atomic import atomic_path
 from pipeline.io.parquet import read_parquet_metadata, write_parquet
-from pipeline.io.shards import decode_image, expand_shards, iter_shard, shard_name
+from pipeline.io.shards import TruncatedShard, decode_image, expand_shards, iter_shard, shard_names
 
 
 def test_iter_shard_groups_members_by_key(tmp_path):
@@ -22,7 +24,56 @@ def test_expand_shards_braces_and_globs(tmp_path):
     assert len(expand_shards(f"{tmp_path}/*.tar")) == 3
     with pytest.raises(FileNotFoundError, match="nothing"):
         expand_shards(f"{tmp_path}/nothing*.tar")
-    assert shard_name(tmp_path / "shard-00003.tar") == "shard-00003"
+
+
+def test_distinct_shard_paths_get_distinct_names_and_a_collision_names_both(tmp_path):
+    """Dotted names (`train.00000.tar`) and equal file names in two folders each keep their own name (the name was
+    the file name up to its first dot: 332 dotted shards planned one job, two folders lost one shard of each pair)."""
+    dotted = [tmp_path / f"train.{i:05d}.tar" for i in range(3)]
+    assert shard_names(dotted) == {"train.00000": dotted[0], "train.00001": dotted[1], "train.00002": dotted[2]}
+    folders = [tmp_path / "part1" / "00000.tar", tmp_path / "part2" / "00000.tar"]
+    assert shard_names(folders) == {"part1/00000": folders[0], "part2/00000": folders[1]}
+    assert shard_names([tmp_path / "shard-00003.tar"]) == {"shard-00003": tmp_path / "shard-00003.tar"}
+    with pytest.raises(ValueError, match=r"shards .*/x\.tar and .*/x would both be named 'x'"):
+        shard_names([tmp_path / "x.tar", tmp_path / "x"])
+
+
+def _cut(shard, size, tmp_path):
+    cut = tmp_path / f"cut-{size}.tar"
+    cut.write_bytes(shard.read_bytes()[:size])
+    return cut
+
+
+def test_a_truncated_tar_is_an_error_naming_the_shard_and_the_offset(tmp_path):
+    """Cut at a header, inside a header or inside a member's data: never a silently shorter shard (Python's tarfile
+    reads a tar cut at a header as a complete archive of fewer members)."""
+    import tarfile
+
+    shard = write_shard(tmp_path / "x.tar", [{"key": f"{i:03d}"} for i in range(8)])
+    with tarfile.open(shard) as tar:
+        members = tar.getmembers()
+    header_of_6th = members[10].offset  # sample 5's jpg header (2 members per sample)
+    for size in (header_of_6th, header_of_6th + 100, members[10].offset_data + 50):
+        with pytest.raises(TruncatedShard, match=rf"cut-{size}\.tar: truncated .*at byte \d+"):
+            list(iter_shard(_cut(shard, size, tmp_path)))
+    assert len(list(iter_shard(shard))) == 8  # the whole tar reads
+
+
+def test_links_in_a_tar_are_counted_not_silently_dropped(tmp_path):
+    import io
+    import tarfile
+
+    shard = write_shard(tmp_path / "x.tar", [{"key": "a"}])
+    with tarfile.open(shard, "a") as tar:
+        link = tarfile.TarInfo("b.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "a.jpg"
+        tar.addfile(link)
+        info = tarfile.TarInfo("c.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"c"))
+    ignored = Counter()
+    assert [s.key for s in iter_shard(shard, ignored)] == ["a", "c"]
+    assert ignored == {"link": 1}
 
 
 def test_a_brace_pattern_names_its_shards_without_the_data(tmp_path):

@@ -224,6 +224,12 @@ def test_embeddings_of_another_text_side_or_without_a_training_source_are_refuse
     run = TrainExecution(num_workers=0, checkpoint_every=100)
     with pytest.raises(ValueError, match=r"shard-00000.parquet: embedded differently from .* \(layer\)"):
         train(mixed, tmp_path / "m", tmp_path / "s", settings(), run)
+    # two LLMs behind one path (a rebuilt model, a hub model updated mid-run): their content identities differ
+    write_training_pairs(tmp_path / "rebuilt", sizes=(16,), text_side={"llm_identity": "sha256:another"})
+    rebuilt = tmp_path / "rebuilt" / "emb" / "shard-00000.parquet"
+    mixed = [ShardPair(raw[0][0], raw[0][1]), ShardPair(raw[1][0], rebuilt)]
+    with pytest.raises(ValueError, match=r"embedded differently from .* \(llm_identity\)"):
+        train(mixed, tmp_path / "m", tmp_path / "s", settings(), run)
     with pytest.raises(ValueError, match=r"no embeddings of caption sources \['long'\]"):
         train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(sources=["raw", "long"]), run)
 
@@ -298,6 +304,7 @@ def write_caption_files(raw_pairs) -> list[ShardPair]:
     import pyarrow.parquet as pq
 
     from pipeline.io.parquet import write_parquet
+    from pipeline.io.shards import shard_identity
 
     pairs = []
     for tar, embeddings in raw_pairs:
@@ -308,7 +315,7 @@ def write_caption_files(raw_pairs) -> list[ShardPair]:
                           "long": [[f"A plain {w} square fills the whole picture."] for w in words]})
         path = embeddings.parent.parent / "captions" / embeddings.name
         path.parent.mkdir(exist_ok=True)
-        write_parquet(table, path, {"stage": "caption", "backend": "test"})
+        write_parquet(table, path, {"stage": "caption", "backend": "test", "shard": shard_identity(tar)})
         pairs.append(ShardPair(tar, path))
     return pairs
 

@@ -97,6 +97,31 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     assert caption_gpus(out) == {1}
 
 
+def test_dotted_and_folder_shard_names_plan_one_job_per_shard_and_a_collision_names_both(tmp_path):
+    """332 shards named `train.00000.tar` … (the name was the file name up to its first dot: 1 caption and 1 embed
+    job, training on 1 shard of 332), equal file names in two folders (one of each pair was lost), and two paths
+    that would still share a name (a config error naming both)."""
+    (tmp_path / "dotted").mkdir()
+    for i in range(332):
+        (tmp_path / "dotted" / f"train.{i:05d}.tar").write_bytes(b"")
+    for part in ("part1", "part2"):
+        (tmp_path / part).mkdir()
+        for i in range(2):
+            (tmp_path / part / f"{i:05d}.tar").write_bytes(b"")
+    for pattern, shards in ((f"{tmp_path}/dotted/train.*.tar", 332), (f"{tmp_path}/{{part1,part2}}/*.tar", 4)):
+        cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": pattern})
+        out = snakemake("-n", "-p", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout
+        jobs = planned_jobs(out)
+        assert (jobs["caption"], jobs["embed"]) == (shards, shards)
+        args = next(line for line in out.splitlines() if " train --shards " in line).split(" --embeddings ")
+        assert len(args[0].split()) - args[0].split().index("--shards") - 1 == shards
+    (tmp_path / "part1" / "00000").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/part1/00000*"})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key data.train_shards: shards" in out and "would both be named" in out
+
+
 REAL_CONFIGS = ["cc3m.yaml", "yfcc15m.yaml"]
 # overlay -> what it must put into the planned commands, the embeddings of every shard, the trained models (the
 # CLIP baseline included)
