@@ -16,7 +16,9 @@
     flame tiny-vlm OUT         a tiny MiniCPM-V captioner (transformers-native) with a locally trained tokenizer
 
 This module only parses: each command calls its stage's ``run`` (``pipeline.<stage>.stage``); every list of
-allowed values and every default comes from the schema (``pipeline/schema.yaml``).
+allowed values and every default comes from the schema (``pipeline/schema.yaml``). Each subcommand names its input
+and output arguments (``inputs``, ``outputs``): an output that is the same file as an input (a symlink or a hard
+link too) is refused before any work (``pipeline.io.paths``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.io.paths import check_outputs
 from pipeline.settings import allowed, default, read_document, schema_node, validate_document
 
 SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, keys as in a config's `{section}:` "
@@ -175,7 +178,7 @@ def _add_demo_parsers(sub, fmt) -> None:
     p.add_argument("--eval-size", type=int, default=64, help="images per evaluation set")
     p.add_argument("--image-size", type=int, default=64, help="image side in pixels")
     p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty OUT")
-    p.set_defaults(func=cmd_demo_data)
+    p.set_defaults(func=cmd_demo_data, inputs=(), outputs=("out",))
 
     p = sub.add_parser("demo-llm", formatter_class=fmt, help="pre-train the demo's tiny LLM on the demo language",
                        description="Train a byte-level BPE tokenizer and a tiny causal LM on captions of the demo's "
@@ -187,7 +190,7 @@ def _add_demo_parsers(sub, fmt) -> None:
     p.add_argument("--settings", type=_document(dict), default={}, metavar="JSON|FILE",
                    help=SETTINGS_HELP.format(stage="demo LLM", section="demo: llm", definition="demo_llm")
                    + ' Example: \'{"steps": 100, "hidden_size": 64}\'. Default: {} (the demo\'s LLM).')
-    p.set_defaults(func=cmd_demo_llm)
+    p.set_defaults(func=cmd_demo_llm, inputs=(), outputs=("out",))
 
     p = sub.add_parser("tiny-llm", formatter_class=fmt, help="build a tiny LLM + tokenizer (random weights)",
                        description="Train a byte-level BPE tokenizer on CORPUS and save a randomly initialised "
@@ -198,7 +201,7 @@ def _add_demo_parsers(sub, fmt) -> None:
         kind = {"choices": node["enum"]} if "enum" in node else {"type": int}
         p.add_argument("--" + name.replace("_", "-"), default=node["default"], help=node["description"], **kind)
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
-    p.set_defaults(func=cmd_tiny_llm)
+    p.set_defaults(func=cmd_tiny_llm, inputs=("corpus",), outputs=("out",))
 
     p = sub.add_parser("tiny-vlm", formatter_class=fmt, help="build a tiny MiniCPM-V captioner (random weights)",
                        description="Write a Hugging Face directory (processor with a locally trained tokenizer, "
@@ -209,7 +212,7 @@ def _add_demo_parsers(sub, fmt) -> None:
     p.add_argument("--arch", default=default("tiny_vlm", "arch"), choices=allowed("tiny_vlm", "arch"),
                    help="the model type")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
-    p.set_defaults(func=cmd_tiny_vlm)
+    p.set_defaults(func=cmd_tiny_vlm, inputs=("corpus",), outputs=("out",))
 
 
 def _add_stage_parsers(sub, fmt) -> None:
@@ -230,7 +233,7 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where the partial file of a resumable run lives (default: beside OUT)")
     _device_flag(p)
-    p.set_defaults(func=cmd_caption)
+    p.set_defaults(func=cmd_caption, inputs=("shard",), outputs=("out", "state_dir"))
 
     p = sub.add_parser("embed", formatter_class=fmt, help="facet embeddings of one captions file",
                        description="Run the frozen LLM over every caption with K facet prompts "
@@ -243,7 +246,7 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--token-budget", type=int, default=None,
                    help="padded tokens per LLM batch (speed only; default from the schema)")
     _device_flag(p)
-    p.set_defaults(func=cmd_embed)
+    p.set_defaults(func=cmd_embed, inputs=("captions",), outputs=("out",))
 
     for name, texts, help_text, description in (
         ("train", "embeddings", "train the vision tower + projector (FLAME)",
@@ -273,7 +276,7 @@ def _add_stage_parsers(sub, fmt) -> None:
                        help="optimizer steps between checkpoints, plus one per epoch end (default from the schema)")
         p.add_argument("--empty-shards", choices=allowed("empty_shards"), default="skip",
                        help=schema_node("empty_shards")["description"].strip() + " (default: %(default)s)")
-        p.set_defaults(func=cmd_train)
+        p.set_defaults(func=cmd_train, inputs=("shards", texts), outputs=("out", "state_dir"))
 
     p = sub.add_parser("import-official", formatter_class=fmt, help="the released checkpoint as a model directory",
                        description="Convert the released FLAME checkpoint (an open_clip-fork state dict: open_clip's "
@@ -285,7 +288,7 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--llm", default="mistralai/Mistral-Nemo-Instruct-2407", help="the text side's LLM (path or id)")
     p.add_argument("--heads", type=int, default=12, help="attention heads of the ViT (not stored in the weights)")
     p.add_argument("--layer", type=int, default=39, help="the LLM hidden state read, as released")
-    p.set_defaults(func=cmd_import_official)
+    p.set_defaults(func=cmd_import_official, inputs=("checkpoint",), outputs=("out",))
 
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
                        description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: "
@@ -315,7 +318,7 @@ def _add_stage_parsers(sub, fmt) -> None:
                    help="FLAME: cache of text embeddings (one file per LLM, revision, layer, template and text list); "
                         "none if not given")
     _llm_flags(p)
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, inputs=("model_dir", "data"), outputs=("out",))
 
     p = sub.add_parser("vocab-map", formatter_class=fmt, help="draw the LLM word of every image patch",
                        description="Project each patch token of a FLAME model into the LLM's hidden space and write "
@@ -325,7 +328,7 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--images", type=Path, nargs="+", required=True, help="image files")
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     _llm_flags(p)
-    p.set_defaults(func=cmd_vocab_map)
+    p.set_defaults(func=cmd_vocab_map, inputs=("model_dir", "images"), outputs=("out",))
 
     p = sub.add_parser("report", formatter_class=fmt, help="tabulate evaluation results",
                        description="Write report.md and results.csv from evaluation JSON files.")
@@ -336,7 +339,7 @@ def _add_stage_parsers(sub, fmt) -> None:
                    help='claims to check (a JSON/YAML list, inline or a file), e.g. \'[{"claim": "FLAME beats CLIP '
                         'on long captions", "metric": "image_retrieval_recall@1", "benchmarks": ["urban1k"], '
                         '"model": "flame", "baseline": "clip"}]\'')
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=cmd_report, inputs=("results",), outputs=("out_dir",))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,9 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _paths(args, names: tuple[str, ...]) -> list[Path]:
+    """The paths given for the arguments ``names`` (a list of them for one taking several; one not given: none)."""
+    values = [getattr(args, name) for name in names]
+    return [path for value in values if value is not None for path in (value if isinstance(value, list) else [value])]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(_paths(args, args.outputs), _paths(args, args.inputs))  # each subparser names its paths
         args.func(args)
     except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
         print(f"flame {args.command}: error: {err}", file=sys.stderr)

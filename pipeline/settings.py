@@ -1,15 +1,21 @@
 """Stage settings: one definition per setting, in ``pipeline/schema.yaml`` (types, bounds, defaults, meaning).
 
-Snakemake validates a whole config against that schema (``rules/common.smk``); a stage run by hand validates its
-own documents against the same ``$defs``: ``<stage>_settings`` (everything that changes the stage's results, passed as
+Snakemake validates a whole config against that schema (``rules/common.smk``: Snakemake's ``validate`` fills in the
+defaults, :func:`validate_config` checks again with this module's types); a stage run by hand validates its own
+documents against the same ``$defs``: ``<stage>_settings`` (everything that changes the stage's results, passed as
 one JSON/YAML document) and ``<stage>_execution`` (speed-only settings, passed as flags). Missing keys take the
 schema's defaults; a wrong key or value is an error naming the document, the key and the reason.
+
+Stricter than plain JSON Schema, as the code needs: an ``integer`` is a Python ``int`` (JSON Schema counts 8.0 as
+one, which ``range()`` would reject in the middle of a job), and a key given twice in one mapping of a YAML or JSON
+document is an error naming the key, the file and the line (YAML and JSON take the last one silently).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Hashable
 from functools import cache
 from pathlib import Path
 
@@ -28,6 +34,49 @@ def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+class RepeatedKey(ValueError):
+    """A key given twice in one mapping of a YAML or JSON document."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's SafeLoader, but a key given twice in one mapping raises :class:`RepeatedKey` naming it and its lines (a
+    merge ``<<: *anchor`` is not a repeat: the keys beside it override the merged ones, as YAML defines)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in first_line:
+                raise RepeatedKey(f"line {line}: key {key!r} given twice in one mapping (first at line "
+                                  f"{first_line[key]})")
+            first_line.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(source: str, where: str):
+    """The YAML (or JSON) text ``source``, read with :class:`UniqueKeyLoader`; raises ``ValueError`` naming ``where``
+    (the file) for a repeated key or invalid YAML."""
+    try:
+        return yaml.load(source, Loader=UniqueKeyLoader)
+    except RepeatedKey as err:
+        raise ValueError(f"{where}: {err}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{where}: not valid JSON or YAML ({err})") from None
+
+
+def _is_int(checker, instance) -> bool:
+    """JSON Schema's ``integer`` as the code needs it: a Python int, not a bool nor an integral float (8.0)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Strict = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
+)
+
+
 def _with_defaults(validator_class):
     """A validator class that also fills in each missing property's ``default`` (a copy), as Snakemake does."""
     validate_properties = validator_class.VALIDATORS["properties"]
@@ -42,7 +91,7 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
+_Validator = _with_defaults(_Strict)
 
 
 def resolve(node: dict) -> dict:
@@ -94,6 +143,14 @@ def default(definition: str, *path: str):
     return copy.deepcopy(node["default"] if "default" in node else resolve(node)["default"])
 
 
+def _cause(errors) -> jsonschema.ValidationError | None:
+    """The error to report of a validation: a key that fails its own check also counts as "unevaluated" for the
+    mapping holding it, so that one is reported only when there is no other."""
+    errors = list(errors)
+    specific = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
+    return jsonschema.exceptions.best_match(specific)
+
+
 def validate_document(definition: str, document: dict, where: str) -> dict:
     """``document`` checked against ``$defs/<definition>`` of the schema, defaults filled in (a new dict).
 
@@ -104,31 +161,48 @@ def validate_document(definition: str, document: dict, where: str) -> dict:
         raise KeyError(f"schema has no definition {definition!r}")
     wrapped = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"], "unevaluatedProperties": False}
     filled = copy.deepcopy(document)
-    errors = list(_Validator(wrapped).iter_errors(filled))
-    # a key that fails its own check also counts as "unevaluated" for the whole document: report the cause
-    specific = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
-    error = jsonschema.exceptions.best_match(specific)
+    error = _cause(_Validator(wrapped).iter_errors(filled))
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ValueError(f"{where}: key {key}: {error.message}")
     return filled
 
 
+def validate_config(config: dict) -> None:
+    """A whole config checked against the schema with this module's types (Snakemake's ``validate`` uses plain JSON
+    Schema's); raises ``ValueError`` naming the key path and the reason."""
+    error = _cause(_Strict(load_schema()).iter_errors(config))
+    if error is not None:
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+        raise ValueError(f"config key {key or '(top level)'}: {error.message}")
+
+
+def _unique_pairs(pairs: list[tuple]) -> dict:
+    """A JSON object's pairs as a dict; raises :class:`RepeatedKey` for a key given twice."""
+    document: dict = {}
+    for key, value in pairs:
+        if key in document:
+            raise RepeatedKey(f"key {key!r} given twice in one object")
+        document[key] = value
+    return document
+
+
 def read_document(text: str, expected: type = dict) -> dict | list:
     """A settings document given on the command line: a path to a YAML/JSON file, or inline JSON/YAML text; a
-    mapping (or a list, with ``expected=list``)."""
+    mapping (or a list, with ``expected=list``). A key given twice is an error naming it, the file and the line."""
     path = Path(text)
-    source = path.read_text(encoding="utf-8") if path.suffix in (".yaml", ".yml", ".json") and path.is_file() else text
+    is_file = path.suffix in (".yaml", ".yml", ".json") and path.is_file()
+    source, where = (path.read_text(encoding="utf-8"), str(path)) if is_file else (text, f"settings {text[:80]!r}")
     try:  # JSON first: YAML 1.1 reads JSON's 1e-08 as a string
-        document = json.loads(source)
+        document = json.loads(source, object_pairs_hook=_unique_pairs)
+    except RepeatedKey as err:  # YAML reads JSON too, and knows the line
+        load_yaml(source, where)
+        raise ValueError(f"{where}: {err}") from None
     except ValueError:
-        try:
-            document = yaml.safe_load(source)
-        except yaml.YAMLError as err:
-            raise ValueError(f"settings {text[:80]!r}: not valid JSON or YAML ({err})") from err
+        document = load_yaml(source, where)
     if not isinstance(document, expected):
         what = "a mapping of setting names to values" if expected is dict else "a list"
-        raise ValueError(f"settings {text[:80]!r}: expected {what}")
+        raise ValueError(f"{where}: expected {what}")
     return document
 
 

@@ -16,7 +16,14 @@ from pipeline.io import captions, embeddings, model_dir, results
 from pipeline.io.shards import expand_shards, shard_names
 from pipeline.train.facets import choose_facets
 from pipeline.train.launch import launch_command
-from pipeline.settings import SCHEMA_PATH, as_json, clip_settings, stage_settings
+from pipeline.settings import (
+    SCHEMA_PATH,
+    as_json,
+    clip_settings,
+    load_yaml,
+    stage_settings,
+    validate_config,
+)
 from pipeline.variants import flame_variants
 
 if not config:
@@ -24,7 +31,16 @@ if not config:
         "no config given: run the demo with `--configfile config/demo.yaml` (or `make demo`), "
         "a real run with `--configfile config/cc3m.yaml` or your own copy of it"
     )
+try:  # YAML takes the last of two equal keys silently: each config file Snakemake loaded is read again, checking
+    for _configfile in workflow.configfiles:
+        load_yaml(Path(_configfile).read_text(encoding="utf-8"), str(_configfile))
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
 validate(config, str(SCHEMA_PATH))
+try:  # JSON Schema's integer admits 8.0: the whole config checked again with the pipeline's types
+    validate_config(config)
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
 
 RESULTS = config["results"]
 STATE = config["state"]

@@ -49,8 +49,8 @@ class TrainingDiverged(ValueError):
 class TrainProgress:
     """Where this process stands: epoch, global step, step in epoch, every stream's state, skip totals.
 
-    Registered with accelerate's checkpointing; :meth:`gather` must run on every process before a save, so the
-    main process writes all processes' progress and each process reads back its own.
+    Saved by the checkpoint store as JSON; :meth:`gather` must run on every process before a save, so the main
+    process writes all processes' progress and each process reads back its own.
     """
 
     def __init__(self, rank: int, processes: int):
@@ -270,12 +270,11 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
         optimizer, lambda step: lr_factor(step, settings.warmup_steps, total_steps))
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = TrainProgress(rank, processes)
-    accelerator.register_for_checkpointing(scheduler, progress)
 
-    store = CheckpointStore(state_dir, accelerator)
+    store = CheckpointStore(state_dir, accelerator, {"scheduler": scheduler, "progress": progress})
     latest = store.open(fingerprint(asdict(settings), pairs, processes, execution.num_workers))
     if latest is not None:
-        accelerator.load_state(str(latest))
+        store.resume(latest)
         accelerator.print(f"resuming from {latest} (epoch {progress.epoch + 1}, step {progress.step})")
     resumed_from = progress.step
     kept = store.truncate_metrics(progress.step)

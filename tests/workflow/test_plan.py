@@ -219,6 +219,31 @@ def test_wrong_type_names_the_key(tmp_path):
     assert proc.returncode != 0 and "epochs" in proc.stderr + proc.stdout
 
 
+@pytest.mark.parametrize(("section", "key", "value"), [("train", "batch_size", 8.0), ("embed", "layer", 2.0),
+                                                  ("train", "positives", 6.0)])
+def test_an_integral_float_is_not_an_integer_and_fails_the_dry_run_naming_the_key(tmp_path, section, key, value):
+    """JSON Schema's integer admits 8.0, which the train job would die on: the workflow checks with Python's int."""
+    cfg = write_config(tmp_path / "c.yaml", **{section: {key: value}})
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and f"config key {section}.{key}: {value} is not of type 'integer'" in out, out[-2000:]
+
+
+def test_a_repeated_key_in_any_config_file_fails_the_dry_run_naming_the_key_the_file_and_the_line(tmp_path):
+    """YAML takes the last of two equal keys silently; each config file Snakemake loaded is read again, checking."""
+    base = write_config(tmp_path / "c.yaml")
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("train:\n  epochs: 2\n  lr: 0.001\n  epochs: 3\n")
+    proc = snakemake("-n", "--configfile", str(base), str(overlay), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and f"{overlay}: line 4: key 'epochs' given twice" in out, out[-2000:]
+    base.write_text(base.read_text() + "name: again\n")
+    proc = snakemake("-n", "--configfile", str(base), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    lines = len(base.read_text().splitlines())
+    assert proc.returncode != 0 and f"{base}: line {lines}: key 'name' given twice" in out, out[-2000:]
+
+
 def test_shard_glob_matching_nothing_names_the_pattern(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", base="cc3m.yaml", data={"train_shards": f"{tmp_path}/none/*.tar"})
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
