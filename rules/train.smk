@@ -24,6 +24,7 @@ rule train:
     resources:
         **stage_resources("train"),
         **execution_resources("train"),
+        empty_shards=config["data"]["empty_shards"],  # strictness only: a resource, not a rerun trigger
     params:
         settings=lambda wc: model_settings_json(wc.model),
         output_format=OUTPUT_FORMATS["train"],
@@ -34,5 +35,5 @@ rule train:
         "OMP_NUM_THREADS={threads} {params.launcher} {params.command[0]} --shards {input.shards:q}"
         " {params.command[1]} {input.texts:q} --out {output:q} --state-dir {params.state:q}"
         " --settings {params.settings:q} --num-workers {resources.num_workers}"
-        " --checkpoint-every {resources.checkpoint_every} --empty-shards {config[data][empty_shards]}"
+        " --checkpoint-every {resources.checkpoint_every} --empty-shards {resources.empty_shards}"
         " > {log:q} 2>&1"

@@ -129,7 +129,8 @@ def run(captions: Path, out: Path, settings: dict, token_budget: int, device: st
     metadata = {"llm": settings["llm"], "revision": settings["revision"], "layout": settings["layout"],
                 "llm_commit": getattr(model.config, "_commit_hash", None),
                 "llm_identity": llm_identity(settings["llm"], model),
-                "shard": read_parquet_metadata(captions).get("shard"),
+                # the shard the captions were made from; a captions file made elsewhere has none (training refuses it)
+                "shard": read_parquet_metadata(captions, required=False).get("shard"),
                 "llm_dtype": str(next(model.parameters()).dtype),
                 "provenance": provenance(embeddings.VERSION, as_json(settings))}
     with single_writer(out):

@@ -30,9 +30,12 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict, row_group_b
         pq.write_table(table.replace_schema_metadata(meta), tmp, row_group_size=rows)
 
 
-def read_parquet_metadata(path: str | Path) -> dict:
-    """The ``flame`` metadata of a Parquet file written by :func:`write_parquet`."""
+def read_parquet_metadata(path: str | Path, required: bool = True) -> dict:
+    """The ``flame`` metadata of a Parquet file written by :func:`write_parquet` ({} for another file, unless
+    ``required``: then an error)."""
     meta = pq.read_schema(path).metadata or {}
+    if METADATA_KEY not in meta and not required:
+        return {}
     if METADATA_KEY not in meta:
         raise ValueError(f"{path}: no '{METADATA_KEY.decode()}' metadata; not written by flame")
     return json.loads(meta[METADATA_KEY])

@@ -60,7 +60,7 @@ def run(kind: str, shards: list[Path], texts: list[Path], out: Path, state_dir: 
     document; ``empty_shards``: ``skip`` or ``error`` for shards without a usable sample. Returns the training
     summary."""
     typed = (ClipSettings if kind == "clip" else FlameSettings).from_document(settings, "--settings")
-    pairs = pair_shards(shards, texts, TEXTS[kind])
     # one training per state directory: the first process of a launch holds the lock for all of them
     with single_writer(state_dir) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext():
+        pairs = pair_shards(shards, texts, TEXTS[kind])
         return train(pairs, out, state_dir, typed, TrainExecution(**execution), empty_shards)
