@@ -2,8 +2,9 @@
 (:mod:`pipeline.io.embeddings`), every caption of the chosen sources embedded with its source's template of the text
 layout by one frozen LLM (:class:`~pipeline.embed.fda.FacetEmbedder`).
 
-The file's metadata records the LLM id, revision and commit, layer, mode, every source's template and their hash,
-D, dtype and the counts (captions, rows, empty, non_finite, truncated, prefix_boundary_split, prompt_tokens); a
+The file's metadata records the LLM id, revision and commit, layer, mode, the caption limit (max_caption_tokens),
+every source's template and their hash, D, dtype and the counts (captions, rows, empty, non_finite, truncated,
+prefix_boundary_split, beyond_sliding_window, prompt_tokens); a
 caption whose embedding is not finite loses its rows only (listed under ``skipped``).
 """
 
@@ -29,7 +30,8 @@ from pipeline.io.provenance import provenance
 from pipeline.llm import load_llm
 from pipeline.settings import as_json
 
-STAT_KEYS = ("truncated", "prefix_boundary_split")  # FacetEmbedder counts summed over the sources
+#: FacetEmbedder counts summed over the sources.
+STAT_KEYS = ("truncated", "prefix_boundary_split", "beyond_sliding_window")
 
 
 def captions_to_embed(path: Path, sources: list[str]) -> tuple[list[str], list[str], list[str], int]:
@@ -102,6 +104,7 @@ def embed_captions_file(captions_path: Path, out: Path, embedders: Mapping[str, 
                       **{key: stats[key] for key in (*STAT_KEYS, "prompt_tokens")}})
     file_meta = {
         "stage": "embed", **(metadata or {}), "layer": embedder.layer, "mode": embedder.mode,
+        "max_caption_tokens": embedder.max_caption_tokens,
         "templates": {source: e.template.describe() for source, e in embedders.items()},
         "prompts_hash": templates_hash({source: e.template for source, e in embedders.items()}),
         "dim": dim, "dtype": "float16", "normalized": normalize, "sources": [s for s in SOURCES if s in sources],

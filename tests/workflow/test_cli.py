@@ -52,3 +52,11 @@ def test_a_settings_document_keeps_jsons_exponent_floats(tmp_path):
     assert read_document(as_json({"eps": 1e-8, "lr": 5e-4})) == {"eps": 1e-8, "lr": 5e-4}
     (tmp_path / "s.yaml").write_text("eps: 1.0e-8\n")
     assert read_document(str(tmp_path / "s.yaml")) == {"eps": 1e-8}
+
+
+def test_layer_zero_and_an_absurd_caption_limit_are_refused_naming_the_key(capsys):
+    assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layer": 0}']) == 1
+    err = capsys.readouterr().err
+    assert "--settings: key layer: 0 would be hidden_states[0], the token embeddings" in err and "use -1" in err
+    assert main(["embed", "a", "b", "--settings", '{"llm": "x", "max_caption_tokens": 1000000000}']) == 1
+    assert "--settings: key max_caption_tokens: 1000000000 is greater than the maximum" in capsys.readouterr().err
