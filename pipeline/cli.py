@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from pipeline.io.paths import check_outputs
-from pipeline.settings import allowed, default, read_document, schema_node, validate_document
+from pipeline.settings import allowed, check_layer, default, read_document, schema_node, validate_document
 
 SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, keys as in a config's `{section}:` "
                  "section (see pipeline/schema.yaml: $defs/{definition}); missing keys take the schema's defaults.")
@@ -105,6 +105,7 @@ def cmd_caption(args) -> None:
 def cmd_embed(args) -> None:
     from pipeline.embed import stage
 
+    check_layer(args.settings.get("layer"), "--settings: key layer")
     settings = validate_document("embed_settings", args.settings, "--settings")
     execution = _execution(args, "embed_execution", ("token_budget",))
     counts = stage.run(args.captions, args.out, settings, execution["token_budget"], args.device)

@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from pipeline.embed.prompts import facet_slots, text_layout
+from pipeline.embed.prompts import facet_slots, prompt_words, text_layout
 from pipeline.io import captions, embeddings, model_dir, results
 from pipeline.io.shards import expand_shards, shard_names
 from pipeline.train.facets import choose_facets
@@ -19,6 +19,7 @@ from pipeline.train.launch import launch_command
 from pipeline.settings import (
     SCHEMA_PATH,
     as_json,
+    check_layer,
     clip_settings,
     load_yaml,
     stage_settings,
@@ -36,6 +37,24 @@ try:  # YAML takes the last of two equal keys silently: each config file Snakema
         load_yaml(Path(_configfile).read_text(encoding="utf-8"), str(_configfile))
 except ValueError as err:
     raise WorkflowError(str(err)) from None
+
+
+def _check_layer_zero():
+    """`layer: 0` in embed: or an ablation's embed: is refused naming the key, with what 0 would be and what to use
+    (before the schema, whose message would only quote it)."""
+    sections = {"embed": config.get("embed")}
+    ablations = config.get("ablations")
+    if isinstance(ablations, dict):
+        sections.update({f"ablations.{name}.embed": (a or {}).get("embed") for name, a in ablations.items()})
+    for key, section in sections.items():
+        if isinstance(section, dict):
+            try:
+                check_layer(section.get("layer"), f"config key {key}.layer")
+            except ValueError as err:
+                raise WorkflowError(str(err)) from None
+
+
+_check_layer_zero()
 validate(config, str(SCHEMA_PATH))
 try:  # JSON Schema's integer admits 8.0: the whole config checked again with the pipeline's types
     validate_config(config)
@@ -145,6 +164,27 @@ def _check_layer(variant):
         )
 
 
+def _check_context(variant):
+    """A local LLM's positions (config.json's max_position_embeddings) hold embed.max_caption_tokens plus the
+    longest prompt. The allowance for the prompt is a lower bound of its tokens (pipeline.embed.prompts.prompt_words:
+    its words less 3), so this refuses only what the embed job, which counts the tokens, refuses too; hub ids are
+    checked by the embed job."""
+    path = Path(variant.embed["llm"]).expanduser()
+    if not (path / "config.json").is_file():
+        return
+    llm = json.loads((path / "config.json").read_text())
+    limit = llm.get("max_position_embeddings") or llm.get("text_config", {}).get("max_position_embeddings")
+    templates = text_layout(variant.embed["layout"], variant.embed["facets"]).values()
+    allowance = max(prompt_words(t, packed=variant.embed["mode"] == "official") for t in templates)
+    cut = variant.embed["max_caption_tokens"]
+    if limit and cut + allowance > limit:
+        raise WorkflowError(
+            f"config key {_variant_key(variant, 'embed', 'max_caption_tokens')}: {cut} caption tokens + at least "
+            f"{allowance} tokens of the longest prompt = {cut + allowance}, more than max_position_embeddings "
+            f"{limit} of the LLM at {path}; lower it to at most {limit - allowance}"
+        )
+
+
 def _check_vision_model(variant):
     """The variant's vision model is a timm model. Asking timm costs a torch import (seconds), so the names found
     are cached per timm version in the user's cache directory."""
@@ -193,6 +233,7 @@ _check_model_names()
 for _variant in VARIANTS.values():
     _check_text_side(_variant)
     _check_layer(_variant)
+    _check_context(_variant)
     _check_vision_model(_variant)
     if not (DEMO and _variant.embed["llm"] == config["embed"]["llm"]):
         _check_llm_path(_variant)

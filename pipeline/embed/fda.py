@@ -19,6 +19,14 @@ The shared prefix is the longest common prefix of the K token-id lists (so a BPE
 boundary only shortens what is shared, it never changes the result); captions whose caption text is not entirely
 inside that shared part are counted in ``stats["prefix_boundary_split"]``.
 
+With a sliding attention window (Mistral, Qwen2 with ``use_sliding_window``), the suffixes' attention is measured
+from padded cache positions: ``fda`` stays exact only while a batch's padded prefix plus suffix fits the window.
+Batches are cut to fit it, and a prompt longer than the window runs as in ``naive`` (the window then acts exactly
+as on the prompt alone; counted in ``stats["beyond_sliding_window"]``).
+
+Captions longer than ``max_caption_tokens`` are cut by :func:`truncate_caption` (the evaluation cuts benchmark texts
+with it too), and a limit that the LLM's positions cannot hold is refused (:func:`check_context`).
+
 Only the layers up to ``layer`` run: later layers cannot change the hidden state that is read.
 """
 
@@ -33,7 +41,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from pipeline.embed.official import official_facet_states
+from pipeline.embed.official import official_facet_states, packed_text
 from pipeline.embed.prompts import PromptTemplate
 from pipeline.settings import allowed
 
@@ -41,24 +49,79 @@ MODES = allowed("embed_settings", "mode")
 
 #: Called after each batch with (captions done in the batch, tokens processed in the batch).
 ProgressFn = Callable[[int, int], None]
+#: What a decoder writes for bytes that are not a whole UTF-8 character.
+REPLACEMENT = "\ufffd"
+
+
+def truncate_caption(tokenizer, caption: str, max_tokens: int | None) -> tuple[str, bool]:
+    """``(caption cut to at most max_tokens tokens, whether it was cut)``; ``None``: no limit.
+
+    The first ``max_tokens`` token ids (no special tokens) are decoded; while the text ends in a partial character
+    (more U+FFFD than the caption has: a byte-level BPE splits a Chinese character or an emoji into byte tokens),
+    the last id is dropped, so no broken character enters a prompt.
+    """
+    if max_tokens is None:
+        return caption, False
+    ids = tokenizer(caption, add_special_tokens=False)["input_ids"]
+    if len(ids) <= max_tokens:
+        return caption, False
+    keep, allowed = max_tokens, caption.count(REPLACEMENT)
+    text = tokenizer.decode(ids[:keep])
+    while keep > 0 and text.count(REPLACEMENT) > allowed:
+        keep -= 1
+        text = tokenizer.decode(ids[:keep])
+    return text, True
+
+
+def prompt_overhead(tokenizer, template: PromptTemplate, mode: str) -> int:
+    """Tokens of ``template``'s longest prompt with an empty caption (special tokens included): its prefix and
+    longest suffix, or, in ``official`` mode, its prefix and all suffixes packed into one sequence."""
+    if mode == "official":
+        return len(tokenizer(packed_text(template, "")[0])["input_ids"])
+    return max(len(ids) for ids in tokenizer(template.prompts(""))["input_ids"])
+
+
+def check_context(config, tokenizer, template: PromptTemplate, max_caption_tokens: int, mode: str) -> None:
+    """Raise ``ValueError`` naming ``embed.max_caption_tokens`` and both numbers when a caption of
+    ``max_caption_tokens`` tokens in ``template``'s longest prompt (:func:`prompt_overhead`) would pass the LLM's
+    ``max_position_embeddings`` (``config``: the LLM's config; nothing is checked when it has none)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    overhead = prompt_overhead(tokenizer, template, mode)
+    if limit is not None and max_caption_tokens + overhead > limit:
+        raise ValueError(f"embed.max_caption_tokens: {max_caption_tokens} caption tokens + {overhead} tokens of the "
+                         f"longest prompt without its caption = {max_caption_tokens + overhead}, more than the "
+                         f"LLM's max_position_embeddings {limit}; set embed.max_caption_tokens to at most "
+                         f"{limit - overhead}")
+
+
+def attention_window(config) -> int | None:
+    """The sliding attention window of an LLM ``config`` when any of its layers uses one (``layer_types``, else
+    ``sliding_window`` alone, as Mistral's), else None."""
+    window = getattr(config, "sliding_window", None)
+    layer_types = getattr(config, "layer_types", None)
+    if window is None or (layer_types is not None and "sliding_attention" not in layer_types):
+        return None
+    return window
 
 
 def backbone_upto(model: nn.Module, layer: int) -> nn.Module:
     """The decoder stack of ``model`` (a causal LM or its base model) that outputs hidden state ``layer``.
 
-    ``layer == -1`` (or the number of layers N): the model's final hidden state, after the final norm, exactly what
-    transformers returns as ``last_hidden_state`` and as ``hidden_states[N]``.
-    ``1 <= layer < N``: ``hidden_states[layer]``, the output of decoder layer ``layer`` before any norm; the returned
-    module shares its parameters with ``model`` but holds only the first ``layer`` decoder layers and no final norm.
+    ``layer == -1``: the model's final hidden state, after the final norm, exactly what transformers returns as
+    ``last_hidden_state`` (and as its last ``hidden_states`` entry).
+    ``1 <= layer <= N`` (N decoder layers): the output of decoder layer ``layer`` before any norm (for ``layer < N``
+    transformers' ``hidden_states[layer]``; for ``N`` the last layer's output, which transformers only returns
+    normed); the returned module shares its parameters with ``model`` but holds only the first ``layer`` decoder
+    layers and no final norm.
     """
     base = model.get_decoder() if hasattr(model, "get_decoder") else model
     if not isinstance(getattr(base, "layers", None), nn.ModuleList) or not hasattr(base, "norm"):
         raise TypeError(f"{type(model).__name__}: expected a decoder with `.layers` and `.norm` "
                         "(Mistral, Llama, Qwen2 and their kin)")
     n_layers = len(base.layers)
-    if layer in (-1, n_layers):
+    if layer == -1:
         return base
-    if not 1 <= layer < n_layers:
+    if not 1 <= layer <= n_layers:
         raise ValueError(f"layer must be -1 or in 1..{n_layers} for this {n_layers}-layer model, got {layer}")
     cut = copy.copy(base)
     cut._modules = dict(base._modules)  # own module table: replacing entries below leaves `model` untouched
@@ -131,10 +194,13 @@ class FacetEmbedder:
         model: a causal LM (or its base model) from ``AutoModelForCausalLM.from_pretrained``; not modified.
         tokenizer: its tokenizer. Prompts are tokenised with the tokenizer's special tokens (BOS), as a user would.
         template: the prompt template (prefix, K facet suffixes, caption cleaning), e.g. ``paper_template("long")``.
-        layer: ``-1`` for the final hidden state, ``L >= 1`` for ``hidden_states[L]`` (see :func:`backbone_upto`).
+        layer: ``-1`` for the final normed hidden state, ``L >= 1`` for decoder layer L's output before the final
+            norm (see :func:`backbone_upto`).
         mode: ``"fda"`` (facet-decoupled attention), ``"naive"`` (K independent sequences) or ``"official"``.
         token_budget: padded tokens per forward batch; captions are sorted by length and packed up to it.
-        max_caption_tokens: captions longer than this many tokens are cut to it (counted in ``stats["truncated"]``).
+        max_caption_tokens: captions longer than this many tokens are cut to it by :func:`truncate_caption`
+            (counted in ``stats["truncated"]``); a limit the LLM's positions cannot hold is refused here, before any
+            forward pass (:func:`check_context`).
     """
 
     def __init__(self, model: nn.Module, tokenizer, template: PromptTemplate, layer: int = -1, mode: str = "fda",
@@ -150,6 +216,9 @@ class FacetEmbedder:
         self.token_budget = token_budget
         self.max_caption_tokens = max_caption_tokens
         self.backbone = backbone_upto(model, layer)
+        if max_caption_tokens is not None:
+            check_context(model.config, tokenizer, template, max_caption_tokens, mode)
+        self.window = attention_window(model.config) if mode == "fda" else None
         self.device = next(model.parameters()).device
         self.hidden_size = model.config.hidden_size
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -162,13 +231,9 @@ class FacetEmbedder:
 
     # ---- tokenisation -------------------------------------------------------------------------------------------
     def _truncate(self, caption: str) -> str:
-        if self.max_caption_tokens is None:
-            return caption
-        ids = self.tokenizer(caption, add_special_tokens=False)["input_ids"]
-        if len(ids) <= self.max_caption_tokens:
-            return caption
-        self.stats["truncated"] += 1
-        return self.tokenizer.decode(ids[: self.max_caption_tokens])
+        text, truncated = truncate_caption(self.tokenizer, caption, self.max_caption_tokens)
+        self.stats["truncated"] += truncated
+        return text
 
     def _tokenize(self, caption: str) -> _Tokenized:
         *rows, caption_part = self.tokenizer(self.template.prompts(caption)
@@ -179,32 +244,50 @@ class FacetEmbedder:
         return _Tokenized(prefix=list(rows[0][:shared]), suffixes=[list(r[shared:]) for r in rows])
 
     # ---- batching -----------------------------------------------------------------------------------------------
-    def _padded_cost(self, n: int, longest: tuple[int, int, int]) -> int:
-        """Tokens a forward batch of ``n`` captions processes, padding included.
+    def _padded_cost(self, n: int, longest: tuple[int, int, int], mode: str) -> int:
+        """Tokens a ``mode`` forward batch of ``n`` captions processes, padding included.
 
         ``longest`` holds the batch's longest (prefix, suffix, full prompt) in tokens.
         """
         prefix, suffix, full = longest
-        if self.mode == "naive":
+        if mode == "naive":
             return n * self.num_facets * full
         return n * (prefix + self.num_facets * suffix)
 
-    def _batches(self, items: Sequence[_Tokenized]) -> Iterator[list[int]]:
-        """Indices of ``items`` in batches of similar length whose padded cost stays within the token budget."""
-        order = sorted(range(len(items)), key=lambda i: max(items[i].full_lengths), reverse=True)
+    def _fits(self, prefix: int, suffix: int, mode: str) -> bool:
+        """Whether an fda batch's padded ``prefix`` plus ``suffix`` (tokens) fits the sliding window; naive batches
+        always fit."""
+        return mode == "naive" or self.window is None or prefix + suffix <= self.window
+
+    def _batches(self, items: Sequence[_Tokenized], chosen: Sequence[int], mode: str) -> Iterator[list[int]]:
+        """The indices ``chosen`` of ``items`` in ``mode`` batches of similar length whose padded cost stays within
+        the token budget (and, for fda, whose padded prompts fit the sliding window)."""
+        order = sorted(chosen, key=lambda i: max(items[i].full_lengths), reverse=True)
         batch: list[int] = []
         longest = (0, 0, 0)
         for i in order:
             item = items[i]
             own = (len(item.prefix), max(len(s) for s in item.suffixes), max(item.full_lengths))
             grown = tuple(max(a, b) for a, b in zip(longest, own))
-            if batch and self._padded_cost(len(batch) + 1, grown) > self.token_budget:
+            if batch and (self._padded_cost(len(batch) + 1, grown, mode) > self.token_budget
+                          or not self._fits(grown[0], grown[1], mode)):
                 yield batch
                 batch, grown = [], own
             batch.append(i)
             longest = grown
         if batch:
             yield batch
+
+    def _plan(self, items: Sequence[_Tokenized]) -> Iterator[tuple[Callable, list[int]]]:
+        """``(forward pass, indices of items)`` per batch: the mode's own, and naive batches for the prompts (in fda
+        mode) that the sliding window cannot hold whole (counted in ``stats["beyond_sliding_window"]``)."""
+        beyond = [i for i, t in enumerate(items) if not self._fits(len(t.prefix), max(map(len, t.suffixes)),
+                                                                   self.mode)]
+        self.stats["beyond_sliding_window"] += len(beyond)
+        within = sorted(set(range(len(items))) - set(beyond))
+        forward = self._forward_fda if self.mode == "fda" else self._forward_naive
+        yield from ((forward, batch) for batch in self._batches(items, within, self.mode))
+        yield from ((self._forward_naive, batch) for batch in self._batches(items, beyond, "naive"))
 
     # ---- forward passes -----------------------------------------------------------------------------------------
     def _forward_naive(self, items: Sequence[_Tokenized]) -> torch.Tensor:
@@ -236,8 +319,7 @@ class FacetEmbedder:
             return self._encode_official(captions, progress)
         items = [self._tokenize(self._truncate(c)) for c in captions]
         out = torch.empty((len(items), self.num_facets, self.hidden_size), dtype=torch.float32)
-        forward = self._forward_fda if self.mode == "fda" else self._forward_naive
-        for batch in self._batches(items):
+        for forward, batch in self._plan(items):
             chosen = [items[i] for i in batch]
             out[batch] = forward(chosen).float().cpu()
             tokens = sum(sum(t.full_lengths) for t in chosen)

@@ -214,6 +214,18 @@ def templates_hash(templates: Mapping[str, PromptTemplate]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def prompt_words(template: PromptTemplate, packed: bool = False) -> int:
+    """A lower bound of the tokens ``template``'s longest prompt adds to a caption, for any tokenizer that splits at
+    whitespace (BPE, SentencePiece): the whitespace-separated words of the prompt without its caption (``packed``:
+    the prefix and every suffix, the official mode's one sequence), less 3 (the empty quotes, and the caption's
+    first and last tokens, which may merge with the quotes)."""
+    if packed:
+        words = len(template.prefix_of("").split()) + sum(len(suffix.split()) for suffix in template.suffixes)
+    else:
+        words = max(len(prompt.split()) for prompt in template.prompts(""))
+    return max(words - 3, 0)
+
+
 def facet_slots(templates: Mapping[str, PromptTemplate], sources: Sequence[str]) -> tuple[str, ...]:
     """The distinct facet names of ``sources``' templates, in source order then facet order: the per-facet slots
     of the ``info_nce`` objective (a short caption's ``description`` row and a long caption's share a slot)."""

@@ -3,8 +3,9 @@
 layout by one frozen LLM (:class:`~pipeline.embed.fda.FacetEmbedder`).
 
 The file's metadata records the shard the captions were made from, the LLM id, revision, commit and content identity
-(:func:`pipeline.llm.llm_identity`), layer, mode, every source's template and their hash,
-D, dtype and the counts (captions, rows, empty, non_finite, truncated, prefix_boundary_split, prompt_tokens); a
+(:func:`pipeline.llm.llm_identity`), layer, mode, the caption limit (max_caption_tokens), every source's template and
+their hash, D, dtype and the counts (captions, rows, empty, non_finite, truncated, prefix_boundary_split,
+beyond_sliding_window, prompt_tokens); a
 caption whose embedding is not finite loses its rows only (listed under ``skipped``).
 """
 
@@ -31,7 +32,8 @@ from pipeline.io.provenance import provenance
 from pipeline.llm import llm_identity, load_llm
 from pipeline.settings import as_json
 
-STAT_KEYS = ("truncated", "prefix_boundary_split")  # FacetEmbedder counts summed over the sources
+#: FacetEmbedder counts summed over the sources.
+STAT_KEYS = ("truncated", "prefix_boundary_split", "beyond_sliding_window")
 
 
 def captions_to_embed(path: Path, sources: list[str]) -> tuple[list[str], list[str], list[str], int]:
@@ -104,6 +106,7 @@ def embed_captions_file(captions_path: Path, out: Path, embedders: Mapping[str, 
                       **{key: stats[key] for key in (*STAT_KEYS, "prompt_tokens")}})
     file_meta = {
         "stage": "embed", **(metadata or {}), "layer": embedder.layer, "mode": embedder.mode,
+        "max_caption_tokens": embedder.max_caption_tokens,
         "templates": {source: e.template.describe() for source, e in embedders.items()},
         "prompts_hash": templates_hash({source: e.template for source, e in embedders.items()}),
         "dim": dim, "dtype": "float16", "normalized": normalize, "sources": [s for s in SOURCES if s in sources],

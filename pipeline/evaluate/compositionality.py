@@ -1,16 +1,16 @@
 """Compositionality: SugarCrepe (does the image prefer its caption to a hard negative?) and Winoground (text,
-image and group scores), with CLIP_benchmark's metric names."""
+image and group scores), with CLIP_benchmark's metric names. An item with an unreadable image (a SugarCrepe image,
+a Winoground example with either image) is left out, its texts counted in ``model.skipped``."""
 
 from __future__ import annotations
-
-import torch
 
 from pipeline.evaluate.readers import CaptionSelectionSet, WinogroundSet
 
 
-def _ordered_images(model, dataset) -> torch.Tensor:
-    features, index = model.encode_images(dataset)
-    return features[index.argsort()]
+def _skip_texts(model, count: int) -> None:
+    """Count ``count`` texts left out with their item's unreadable image."""
+    if count:
+        model.skipped["text_of_skipped_image"] += count
 
 
 def evaluate_sugar_crepe(model, subsets: dict[str, CaptionSelectionSet], prompt: str = "short") -> dict[str, float]:
@@ -18,9 +18,10 @@ def evaluate_sugar_crepe(model, subsets: dict[str, CaptionSelectionSet], prompt:
     ``acc``: the mean over the subsets."""
     metrics = {}
     for name, data in subsets.items():
-        images = _ordered_images(model, data.images)
-        positive = (images * model.encode_text(data.positives, prompt=prompt)).sum(dim=-1)
-        negative = (images * model.encode_text(data.negatives, prompt=prompt)).sum(dim=-1)
+        images, kept = model.encode_indexed(data.images)
+        _skip_texts(model, 2 * (len(data.positives) - len(kept)))
+        positive = (images * model.encode_text([data.positives[i] for i in kept], prompt=prompt)).sum(dim=-1)
+        negative = (images * model.encode_text([data.negatives[i] for i in kept], prompt=prompt)).sum(dim=-1)
         metrics[f"acc_{name}"] = (positive > negative).float().mean().item()
     metrics["acc"] = sum(metrics.values()) / len(subsets)
     return metrics
@@ -39,6 +40,14 @@ def winoground_scores(image_0, image_1, caption_0, caption_1) -> dict[str, float
 
 
 def evaluate_winoground(model, data: WinogroundSet, prompt: str = "short") -> dict[str, float]:
-    images = _ordered_images(model, data.images)
-    return winoground_scores(images[0::2], images[1::2], model.encode_text(data.captions_0, prompt=prompt),
-                             model.encode_text(data.captions_1, prompt=prompt))
+    """Winoground's scores over the examples whose two images are readable."""
+    images, kept = model.encode_indexed(data.images)
+    position = {index: p for p, index in enumerate(kept)}
+    examples = [i for i in range(len(data.captions_0)) if 2 * i in position and 2 * i + 1 in position]
+    _skip_texts(model, 2 * (len(data.captions_0) - len(examples)))
+    if not examples:
+        raise ValueError("winoground: no example has two readable images")
+    return winoground_scores(images[[position[2 * i] for i in examples]],
+                             images[[position[2 * i + 1] for i in examples]],
+                             model.encode_text([data.captions_0[i] for i in examples], prompt=prompt),
+                             model.encode_text([data.captions_1[i] for i in examples], prompt=prompt))

@@ -4,14 +4,19 @@ L2-normalised, for a trained FLAME model (the text side is the frozen LLM) and f
 FLAME embeds a text as the model's training captions of source ``prompt`` (``raw``, ``short``, ``long``) were
 embedded and trained on: that source's template as the model directory records it trained (prefix, cleaning and
 only the facets trained on: a single-prompt ablation is scored with its one prompt), each facet L2-normalised as
-in training, averaged over facets, then normalised. CLIP ignores ``prompt`` and uses its own tokenizer and text
-tower. :func:`load_model` reads either kind from a model directory.
+in training, averaged over facets, then normalised; a text longer than the model's ``max_caption_tokens`` is cut by
+the embed stage's own :func:`~pipeline.embed.fda.truncate_caption`, as its training captions were. CLIP ignores
+``prompt`` and uses its own tokenizer and text tower. :func:`load_model` reads either kind from a model directory.
+
+Both count what they scored (``scored``: images, texts, texts_truncated) and what they skipped (``skipped``, by
+reason: an unreadable image, and the scorers' texts of skipped images), for the result document.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, default_collate, get_worker_info
 
-from pipeline.embed.fda import FacetEmbedder
+from pipeline.embed.fda import FacetEmbedder, check_context, truncate_caption
 from pipeline.embed.prompts import PromptTemplate
 from pipeline.io.atomic import atomic_path
 from pipeline.io.model_dir import load_weights, read_config
@@ -32,7 +37,8 @@ from pipeline.train.transforms import eval_transform
 
 class _Transformed(IterableDataset):
     """``(PIL image, target)`` items of a dataset (map-style or iterable) as ``(image tensor, target)``, in order;
-    the decoding and ``eval_transform`` run in the DataLoader's workers."""
+    the decoding and ``eval_transform`` run in the DataLoader's workers. An unreadable image (None: the reader
+    logged it) stays None."""
 
     def __init__(self, dataset, image_size: int):
         self.dataset, self.image_size = dataset, image_size
@@ -45,7 +51,15 @@ class _Transformed(IterableDataset):
         else:
             items = (self.dataset[i] for i in range(worker, len(self.dataset), workers))
         for image, target in items:
-            yield eval_transform(image.convert("RGB"), self.image_size), target
+            yield (None if image is None else eval_transform(image.convert("RGB"), self.image_size)), target
+
+
+def _collate_readable(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+    """A batch of ``(image tensor [3, S, S] or None, target)`` -> ``(images [B, 3, S, S], targets [B], unreadable
+    count)``, the unreadable images (None) left out; ``(None, None, count)`` when none is readable."""
+    readable = [item for item in items if item[0] is not None]
+    images, targets = default_collate(readable) if readable else (None, None)
+    return images, targets, len(items) - len(readable)
 
 
 class EvalModel:
@@ -56,25 +70,39 @@ class EvalModel:
 
     def __init__(self, image_size: int, device: torch.device, num_workers: int = 0):
         self.image_size, self.device, self.num_workers = image_size, device, num_workers
+        self.scored: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
 
     def image_features(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     @torch.inference_mode()
     def encode_images(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        """A dataset of ``(PIL image, int target)`` -> ``(features [N, D] float32 L2-normalised, targets [N])``.
+        """A dataset of ``(PIL image or None, int target)`` -> ``(features [N, D] float32 L2-normalised, targets
+        [N])`` of its readable images (an unreadable one, None, is left out and counted).
 
         With ``num_workers`` > 1, items are dealt round-robin to the workers and come back interleaved: features
         and targets stay paired, not in dataset order (retrieval targets are indices, so they restore it)."""
         loader = DataLoader(_Transformed(dataset, self.image_size), batch_size=self.batch_size,
-                            num_workers=self.num_workers)
+                            num_workers=self.num_workers, collate_fn=_collate_readable)
         features, targets = [], []
-        for images, target in loader:
-            features.append(F.normalize(self.image_features(images.to(self.device)).float(), dim=-1).cpu())
-            targets.append(torch.as_tensor(target))
+        for images, target, unreadable in loader:
+            if unreadable:
+                self.skipped["unreadable_image"] += unreadable
+            if images is not None:
+                features.append(F.normalize(self.image_features(images.to(self.device)).float(), dim=-1).cpu())
+                targets.append(torch.as_tensor(target))
         if not features:
-            raise ValueError("the benchmark has no images")
+            raise ValueError("the benchmark has no readable images")
+        self.scored["images"] += sum(len(f) for f in features)
         return torch.cat(features), torch.cat(targets)
+
+    def encode_indexed(self, dataset) -> tuple[torch.Tensor, list[int]]:
+        """A dataset of ``(PIL image or None, index)`` -> ``(features [M, D] in index order, their M indices)``: the
+        readable images only."""
+        features, index = self.encode_images(dataset)
+        order = index.argsort()
+        return features[order], index[order].tolist()
 
     def encode_image(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images -> ``[N, D]`` float32, L2-normalised, in order."""
@@ -86,9 +114,10 @@ class FlameModel(EvalModel):
     """Vision model + frozen LLM. Use :meth:`load`.
 
     ``cache_dir``: where text embeddings are cached, one ``.npy`` per (LLM content identity, revision, layer, dtype,
-    mode, template, list of texts), so a rerun (or another model trained on the same text side) does not run the LLM
-    again, and a different LLM behind the same path never reads another's. The LLM must be the one whose
-    embeddings the model was trained on (its recorded content identity), or loading refuses.
+    mode, caption limit, template, list of texts), so a rerun (or another model trained on the same text side) does
+    not run the LLM again, and a different LLM behind the same path never reads another's. The LLM must be the one
+    whose embeddings the model was trained on (its recorded content identity), or loading refuses.
+    ``text_key["max_caption_tokens"]``: where texts are cut, as the training captions were.
     """
 
     def __init__(self, vision: FlameVisionModel, llm, tokenizer, text_key: dict, templates: dict[str, PromptTemplate],
@@ -107,9 +136,10 @@ class FlameModel(EvalModel):
         text = config["text"]
         llm_model, tokenizer = load_llm(llm or text["llm"], revision=text.get("revision"), dtype=dtype,
                                         device=device)
-        if "trained_templates" not in text:
-            raise ValueError(f"{model_dir}: the model directory does not record the templates it was trained with "
-                             "(written by an older flame train): retrain it")
+        missing = [key for key in ("trained_templates", "max_caption_tokens") if key not in text]
+        if missing:
+            raise ValueError(f"{model_dir}: the model directory does not record {' and '.join(missing)} of its text "
+                             "side (written by an older flame train): retrain it")
         templates = {source: PromptTemplate.from_description(t) for source, t in text["trained_templates"].items()}
         identity = llm_identity(llm or text["llm"], llm_model)
         if identity != text.get("llm_identity"):
@@ -118,8 +148,13 @@ class FlameModel(EvalModel):
                              "its texts would embed differently; point --llm at the LLM it was trained with, or "
                              "re-embed and retrain")
         text_key = {"llm_identity": identity, "revision": text.get("revision"), "layer": text["layer"],
-                    "dtype": str(next(llm_model.parameters()).dtype),
+                    "dtype": str(next(llm_model.parameters()).dtype), "max_caption_tokens": text["max_caption_tokens"],
                     "mode": "official" if text.get("mode") == "official" else "fda"}  # fda and naive agree
+        for template in templates.values():
+            try:
+                check_context(llm_model.config, tokenizer, template, text["max_caption_tokens"], text_key["mode"])
+            except ValueError as err:
+                raise ValueError(f"{model_dir}: {err}") from None
         return cls(vision.to(resolve_device(device)), llm_model, tokenizer, text_key, templates, token_budget,
                    cache_dir)
 
@@ -135,18 +170,20 @@ class FlameModel(EvalModel):
 
     def encode_text(self, texts: Sequence[str], prompt: str = "long") -> torch.Tensor:
         """Texts -> ``[N, D]`` float32, L2-normalised mean of the normalised facet embeddings of ``prompt``'s
-        template (read from the cache when it holds them)."""
+        template, each text cut to ``max_caption_tokens`` first (read from the cache when it holds them)."""
         if prompt not in self.templates:
             raise ValueError(f"prompt {prompt!r}: the model was trained on the facets of caption sources "
                              f"{sorted(self.templates)} only; embed the texts as one of those")
+        cut = [truncate_caption(self.tokenizer, text, self.text_key["max_caption_tokens"]) for text in texts]
+        self.scored.update(texts=len(cut), texts_truncated=sum(truncated for _, truncated in cut))
         cached = self._cache_path(texts, prompt)
         if cached is not None and cached.exists():
             return torch.from_numpy(np.load(cached))
-        if prompt not in self._embedders:
+        if prompt not in self._embedders:  # no max_caption_tokens: the texts are cut already
             self._embedders[prompt] = FacetEmbedder(self.llm, self.tokenizer, self.templates[prompt],
                                                     layer=self.text_key["layer"], token_budget=self.token_budget,
                                                     mode=self.text_key.get("mode", "fda"))
-        per_facet = F.normalize(self._embedders[prompt].encode(list(texts)), dim=-1)
+        per_facet = F.normalize(self._embedders[prompt].encode([text for text, _ in cut]), dim=-1)
         embedded = F.normalize(per_facet.mean(dim=1), dim=-1)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +214,9 @@ class ClipModel(EvalModel):
 
     @torch.inference_mode()
     def encode_text(self, texts: Sequence[str], prompt: str | None = None) -> torch.Tensor:
-        """Texts -> ``[N, D]`` float32, L2-normalised (cut to the context length); ``prompt`` is ignored."""
+        """Texts -> ``[N, D]`` float32, L2-normalised (cut to the context length, counted); ``prompt`` is ignored."""
+        cut = sum(len(self.tokenizer.encode(text)) + 2 > self.tokenizer.context_length for text in texts)  # + SOT, EOT
+        self.scored.update(texts=len(texts), texts_truncated=cut)
         out = [self.model.encode_text(self.tokenizer(list(texts[i:i + self.batch_size])).to(self.device)).float()
                for i in range(0, len(texts), self.batch_size)]
         return F.normalize(torch.cat(out), dim=-1).cpu()

@@ -3,7 +3,8 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
 (:meth:`pipeline.evaluate.models.EvalModel.encode_images`), keeping only features.
 
 - ``urban1k``: ``image/{stem}.jpg`` + ``caption/{stem}.txt`` (Long-CLIP's Urban-1k release); the caption is the
-  file's **first line**, as the official evaluation reads it; 1 caption per image.
+  file's **first line**, as the official evaluation reads it; 1 caption per image (a caption without its image is
+  counted as a missing image).
 - ``sharegpt4v``: ShareGPT4V-1k: the first 1000 entries of ``share-captioner_coco_lcs_sam_1246k_1107.json`` (a JSON
   array; caption ``conversations[1].value`` with newlines as spaces, image ``<root>/<image>``), as the paper.
 - ``dci``: DCI (``densely_captioned_images/``): every entry of every list in ``splits.json`` (all splits, in file
@@ -14,8 +15,9 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
   caption ``description`` with newlines as spaces, image ``images/<image_file>``.
 - ``xm3600``: Crossmodal-3600 (``captions.jsonl`` + ``images/<image/key>.jpg``), one language per job, read by
   CLIP_benchmark's own builder (``build_dataset("crossmodal3600", language=...)``: the first caption of the language
-  per image, images without a file skipped). The builder writes an annotation file beside the data, so it runs on a
-  private work directory that links to the data, which stays untouched; nothing is downloaded.
+  per image, images without a file skipped, and counted here). The builder writes an annotation file beside the
+  data, so it runs on a private work directory that links to the data, which stays untouched; nothing is
+  downloaded.
 - ``sugar_crepe``: SugarCrepe (``val2017/`` images and ``<subset>.json`` per subset: ``filename``, ``caption``,
   ``negative_caption``), read by CLIP_benchmark's ``sugar_crepe/<subset>`` builder.
 - ``winoground``: Winoground's released files: ``examples.jsonl`` (``caption_0``, ``caption_1``, ``image_0``,
@@ -35,7 +37,9 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
   ``.cls`` (class index) per sample, streamed shard by shard.
 
-Every missing file or key raises naming the path and the layout expected there.
+Every missing file or key raises naming the path and the layout expected there, but for the images that urban1k and
+xm3600 list without a file: those are skipped and counted (``RetrievalSet.skipped``). An image that cannot be
+decoded is logged naming it and read as None: the model leaves it out and counts it, the scorers leave out its texts.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -83,8 +87,14 @@ LAYOUTS = {
 }
 
 
+def _unreadable(what: str, reason: str = "") -> None:
+    """Log an image that cannot be decoded (the evaluation skips and counts it), naming ``what``."""
+    print(f"{what}: unreadable image, skipped{f' ({reason})' if reason else ''}", file=sys.stderr)
+
+
 class ImageFiles(Dataset):
-    """Image files by index: ``(PIL RGB image, index)``."""
+    """Image files by index: ``(PIL RGB image, index)``, or ``(None, index)`` for a file that is no readable image
+    (logged naming it)."""
 
     def __init__(self, paths: list[Path]):
         self.paths = paths
@@ -92,34 +102,43 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        with Image.open(self.paths[index]) as img:
-            return img.convert("RGB"), index
+    def __getitem__(self, index: int) -> tuple[Image.Image | None, int]:
+        image = decode_image(self.paths[index].read_bytes())
+        if image is None:
+            _unreadable(str(self.paths[index]))
+        return image, index
 
 
 class ShardImages(IterableDataset):
-    """Webdataset shards streamed in order: ``(PIL RGB image, int(sample.<target_ext>))``; an unreadable image
-    raises naming the shard and key."""
+    """Webdataset shards streamed in order: ``(PIL RGB image, int(sample.<target_ext>))``, the image None for a
+    sample whose image cannot be decoded (logged naming the shard and key)."""
 
     def __init__(self, shards: list[Path], target_ext: str = "cls"):
         self.shards, self.target_ext = shards, target_ext
 
-    def __iter__(self) -> Iterator[tuple[Image.Image, int]]:
+    def __iter__(self) -> Iterator[tuple[Image.Image | None, int]]:
         for shard in self.shards:
             for sample in iter_shard(shard):
                 image = decode_image(sample.image_bytes)
                 if image is None:
-                    raise ValueError(f"{shard}: sample {sample.key!r} has no readable image")
+                    _unreadable(f"{shard}: sample {sample.key!r}")
                 yield image, int(sample.text(self.target_ext))
 
 
 @dataclass
 class RetrievalSet:
-    """Images (a dataset of ``(image, index)``), captions, and for caption t the index of its image."""
+    """Images (a dataset of ``(image, index)``), captions, for caption t the index of its image, and what the reader
+    skipped (``missing_image``: listed without a file, ``text_of_skipped_image``: their captions)."""
 
     images: Dataset
     texts: list[str]
     text_to_image: list[int]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def missing_images(count: int) -> dict[str, int]:
+    """``RetrievalSet.skipped`` for ``count`` images listed without a file, one caption each."""
+    return {"missing_image": count, "text_of_skipped_image": count} if count else {}
 
 
 @dataclass
@@ -160,7 +179,8 @@ def _require(path: Path, what: str, layout: str) -> Path:
 
 
 def read_urban1k(root: Path) -> RetrievalSet:
-    """Urban-1k layout: every ``image/*.jpg`` with the first line of its ``caption/<same stem>.txt``."""
+    """Urban-1k layout: every ``image/*.jpg`` with the first line of its ``caption/<same stem>.txt``; a caption
+    without its image is counted (``missing_image``)."""
     image_dir = _require(root / "image", "Urban-1k image/ folder", "urban1k")
     paths, texts = [], []
     for image_path in sorted(image_dir.glob("*.jpg"), key=lambda p: (len(p.stem), p.stem)):
@@ -173,7 +193,10 @@ def read_urban1k(root: Path) -> RetrievalSet:
         texts.append(lines[0].strip())
     if not paths:
         raise FileNotFoundError(f"{image_dir}: no .jpg images; expected layout: {LAYOUTS['urban1k']}")
-    return RetrievalSet(ImageFiles(paths), texts, list(range(len(paths))))
+    missing = sorted({p.stem for p in (root / "caption").glob("*.txt")} - {p.stem for p in paths})
+    for stem in missing:
+        print(f"{root / 'caption' / stem}.txt: no image/{stem}.jpg; skipped", file=sys.stderr)
+    return RetrievalSet(ImageFiles(paths), texts, list(range(len(paths))), missing_images(len(missing)))
 
 
 SHAREGPT4V_FILE = "share-captioner_coco_lcs_sam_1246k_1107.json"
@@ -253,8 +276,12 @@ class BuilderImages(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        return self.dataset[index][0], index
+    def __getitem__(self, index: int) -> tuple[Image.Image | None, int]:
+        try:
+            return self.dataset[index][0], index
+        except (OSError, ValueError, Image.DecompressionBombError) as err:  # PIL's errors, the file named in them
+            _unreadable(f"{type(self.dataset).__name__} item {index}", str(err))
+            return None, index
 
 
 def read_xm3600(root: Path, language: str = "en") -> RetrievalSet:
@@ -273,15 +300,17 @@ def read_xm3600(root: Path, language: str = "en") -> RetrievalSet:
                                 task="zeroshot_retrieval")
     if not dataset.data:
         raise ValueError(f"{root}: no image of captions.jsonl has a file in images/")
-    return _captioned_images(dataset, [[text] for _, text in dataset.data], keep=work)
+    listed = sum(1 for line in (root / "captions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip())
+    return _captioned_images(dataset, [[text] for _, text in dataset.data], keep=work,
+                             skipped=missing_images(listed - len(dataset.data)))
 
 
-def _captioned_images(dataset, captions: list[list[str]], keep=None) -> RetrievalSet:
+def _captioned_images(dataset, captions: list[list[str]], keep=None, skipped: dict | None = None) -> RetrievalSet:
     """A CLIP_benchmark retrieval dataset whose image ``i`` has the captions ``captions[i]``, as a
-    :class:`RetrievalSet` (captions flattened in order)."""
+    :class:`RetrievalSet` (captions flattened in order; ``skipped``: what the reader skipped)."""
     texts = [text.strip() for per_image in captions for text in per_image]
     owner = [i for i, per_image in enumerate(captions) for _ in per_image]
-    return RetrievalSet(BuilderImages(dataset, keep=keep), texts, owner)
+    return RetrievalSet(BuilderImages(dataset, keep=keep), texts, owner, skipped or {})
 
 
 def read_mscoco_captions(root: Path) -> RetrievalSet:

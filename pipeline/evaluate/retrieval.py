@@ -27,7 +27,16 @@ def recall_at_k(image_emb: torch.Tensor, text_emb: torch.Tensor, text_to_image: 
 
 
 def evaluate_retrieval(model, dataset, prompt="long", ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k of ``model`` (FLAME or CLIP) on a RetrievalSet (images streamed), texts embedded with ``prompt``."""
-    features, index = model.encode_images(dataset.images)
-    return recall_at_k(features[index.argsort()], model.encode_text(dataset.texts, prompt=prompt),
-                       dataset.text_to_image, ks)
+    """Recall@k of ``model`` (FLAME or CLIP) on a RetrievalSet (images streamed), texts embedded with ``prompt``.
+
+    The texts of an image that was skipped (unreadable here, missing in the reader) are left out, counted in
+    ``model.skipped``."""
+    features, kept = model.encode_indexed(dataset.images)
+    position = {image: p for p, image in enumerate(kept)}
+    scored = [(text, position[image]) for text, image in zip(dataset.texts, dataset.text_to_image)
+              if image in position]
+    model.skipped.update(dataset.skipped)
+    if len(scored) < len(dataset.texts):
+        model.skipped["text_of_skipped_image"] += len(dataset.texts) - len(scored)
+    return recall_at_k(features, model.encode_text([text for text, _ in scored], prompt=prompt),
+                       [image for _, image in scored], ks)

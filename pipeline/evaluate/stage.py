@@ -40,7 +40,8 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
               "language": benchmark.request.language, "prompt": benchmark.prompt,
               "subsets": list(benchmark.request.subsets)}
     result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,
-                                     benchmark.prompt, provenance(results.VERSION, as_json(inputs)))
+                                     benchmark.prompt, provenance(results.VERSION, as_json(inputs)),
+                                     scored=dict(model.scored), skipped=dict(model.skipped))
     results.write_result(result, out)
     return result
 

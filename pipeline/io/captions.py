@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io.parquet import write_parquet
+from pipeline.io.parquet import named_errors, write_parquet
 
 #: Bump when the layout or meaning of the file changes: a rule param, so the stage reruns after such a release.
 VERSION = 3
@@ -46,7 +46,8 @@ def write_captions(rows: Sequence[dict], out: Path, metadata: dict) -> None:
 def iter_captions(path: Path, sources: Sequence[str], order: Sequence[str]) -> Iterator[tuple[str, str, str]]:
     """``(key, label, text)`` of every caption of ``sources`` in the file, image by image in file order and, within
     an image, sources in ``order`` (raw, short, long) then caption index. Texts are as stored (maybe empty)."""
-    table = pq.read_table(path, columns=["key", *sources])
+    with named_errors(path):
+        table = pq.read_table(path, columns=["key", *sources])
     columns = {name: table.column(name).to_pylist() for name in sources}
     for row, key in enumerate(table.column("key").to_pylist()):
         for source in (s for s in order if s in sources):

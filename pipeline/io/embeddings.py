@@ -5,9 +5,9 @@ Columns: ``key`` (the image), ``source`` (the caption's label, :func:`pipeline.i
 settings say ``normalize: false``). An image's rows follow its captions in source order (raw, short, long) and each
 caption's facets in template order, so captions of different sources may have different facet counts without
 padding. The metadata (``flame``) records the text side (:data:`TEXT_SIDE_KEYS`: LLM, revision, the LLM's content
-identity, layer, mode, layout, every source's template and their hash, D, normalisation, sources) plus dtype, the
-shard the captions were made from (``shard``, checked by training), the captions file, counts, skipped captions,
-seconds and provenance.
+identity, layer, mode, caption limit, layout, every source's template and their hash, D, normalisation, sources)
+plus dtype, the shard the captions were made from (``shard``, checked by training), the captions file, counts,
+skipped captions, seconds and provenance.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.io.captions import label_source
-from pipeline.io.parquet import write_parquet
+from pipeline.io.parquet import named_errors, write_parquet
 
 #: Bump when the layout or meaning of the file changes: a rule param, so the stage reruns after such a release.
 VERSION = 3
 #: The metadata that defines what the vectors mean; every embeddings file of one training must agree on it.
-TEXT_SIDE_KEYS = ("llm", "revision", "llm_identity", "layer", "mode", "layout", "templates", "prompts_hash", "dim",
-                  "normalized", "sources")
+TEXT_SIDE_KEYS = ("llm", "revision", "llm_identity", "layer", "mode", "max_caption_tokens", "layout", "templates",
+                  "prompts_hash", "dim", "normalized", "sources")
 # Row groups of ~32 MiB: training reads one group at a time (about 3300 rows of 5120 float16 for Mistral-Nemo).
 ROW_GROUP_BYTES = 32 << 20
 
@@ -58,12 +58,14 @@ def embedding_array(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
 
 def embedding_dim(path: Path) -> int:
     """D of an embeddings file (from its schema)."""
-    return pq.read_schema(path).field("embedding").type.list_size
+    with named_errors(path):
+        return pq.read_schema(path).field("embedding").type.list_size
 
 
 def read_embeddings(path: Path) -> tuple[pa.Table, np.ndarray]:
     """``(table of key, source, facet; embeddings [N, D] float16)`` of an embeddings file."""
-    table = pq.read_table(path)
+    with named_errors(path):
+        table = pq.read_table(path)
     return table.select(["key", "source", "facet"]), embedding_array(table.column("embedding"), embedding_dim(path))
 
 
@@ -73,9 +75,11 @@ class EmbeddingRows:
     order, so reading a shard in order decodes each row group once)."""
 
     def __init__(self, path: Path, sources: list[str], facets: tuple[str, ...] | None = None):
-        self.file = pq.ParquetFile(path)
+        self.path = path
+        with named_errors(path):
+            self.file = pq.ParquetFile(path)
+            table = self.file.read(columns=["key", "source", "facet"])
         self.dim = self.file.schema_arrow.field("embedding").type.list_size
-        table = self.file.read(columns=["key", "source", "facet"])
         self.rows: dict[str, list[tuple[int, str, str]]] = {}
         for row, (key, label, facet) in enumerate(zip(*(table[c].to_pylist() for c in ("key", "source", "facet")))):
             if label_source(label) in sources and (facets is None or facet in facets):
@@ -88,6 +92,7 @@ class EmbeddingRows:
         """Row ``row`` as a ``[D]`` float16 array (a copy: it does not pin the row group)."""
         group = bisect_right(self.group_starts, row) - 1
         if group != self._group:
-            column = self.file.read_row_group(group, columns=["embedding"]).column("embedding")
+            with named_errors(self.path):
+                column = self.file.read_row_group(group, columns=["embedding"]).column("embedding")
             self._group, self._vectors = group, embedding_array(column, self.dim)
         return self._vectors[row - self.group_starts[group]].copy()

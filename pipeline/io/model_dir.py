@@ -1,9 +1,9 @@
 """The model directory (train stage -> evaluate stage): ``model.safetensors`` (the weights) and
 ``flame_config.json`` (what the weights are: ``kind`` ``flame`` or ``clip``, the vision and projector or text
 tower settings, the objective's logit parameters, and for FLAME the text side that produced its training targets:
-LLM, layer, layout, templates, as :data:`pipeline.io.embeddings.TEXT_SIDE_KEYS`, plus the training sources and
-``trained_templates``: per trained source, its template with only the facets trained on, which evaluation uses).
-``train_summary.json`` beside them records steps, losses, timing and provenance."""
+LLM, layer, caption limit, layout, templates, as :data:`pipeline.io.embeddings.TEXT_SIDE_KEYS`, plus the training
+sources and ``trained_templates``: per trained source, its template with only the facets trained on, which
+evaluation uses). ``train_summary.json`` beside them records steps, losses, timing and provenance."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """What every Parquet file of the pipeline shares: written atomically, its provenance and counts as JSON under the
-schema metadata key ``flame``. The column layouts are the formats' own (:mod:`pipeline.io.captions`,
-:mod:`pipeline.io.embeddings`)."""
+schema metadata key ``flame``, and read under :func:`named_errors` (a corrupt file is named). The column layouts
+are the formats' own (:mod:`pipeline.io.captions`, :mod:`pipeline.io.embeddings`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,10 +32,23 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict, row_group_b
         pq.write_table(table.replace_schema_metadata(meta), tmp, row_group_size=rows)
 
 
+@contextmanager
+def named_errors(path: str | Path) -> Iterator[None]:
+    """Re-raise pyarrow's error on a corrupt or truncated Parquet file (footer, page header, compressed data) as a
+    ``ValueError`` naming ``path``; a missing file stays ``FileNotFoundError``."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"{path}: not a readable Parquet file ({err})") from err
+
+
 def read_parquet_metadata(path: str | Path, required: bool = True) -> dict:
     """The ``flame`` metadata of a Parquet file written by :func:`write_parquet` ({} for another file, unless
     ``required``: then an error)."""
-    meta = pq.read_schema(path).metadata or {}
+    with named_errors(path):
+        meta = pq.read_schema(path).metadata or {}
     if METADATA_KEY not in meta and not required:
         return {}
     if METADATA_KEY not in meta:

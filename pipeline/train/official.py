@@ -5,7 +5,8 @@
 The tower becomes timm's open_clip-style ViT (``vit_base_patch16_clip_224``, its shape read from the weights) with
 the weights converted by timm's own open_clip/OpenAI key map; the projector's keys map onto
 :class:`~pipeline.train.model.Projector`. The text side recorded is the release's: the official layout and
-``mode: official`` (:mod:`pipeline.embed.official`), hidden state 39, normalised facets, all three sources.
+``mode: official`` (:mod:`pipeline.embed.official`), hidden state 39, normalised facets, all three sources, and the
+schema's default caption limit (``embed.max_caption_tokens``), where evaluation cuts benchmark texts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from timm.models.vision_transformer import checkpoint_filter_fn
 
 from pipeline.embed.prompts import SOURCES, templates_hash, text_layout
 from pipeline.io.model_dir import save_model
+from pipeline.settings import default
 from pipeline.train.model import FlameVisionModel
 
 TOWER = "vit_base_patch16_clip_224"
@@ -67,6 +69,7 @@ def import_official(checkpoint: Path, out: Path, llm: str, heads: int = 12, laye
                 getattr(model, name).copy_(state[name].reshape(()))
     templates = text_layout("official")
     text = {"llm": llm, "revision": None, "layer": layer, "mode": "official", "layout": "official",
+            "max_caption_tokens": default("embed_settings", "max_caption_tokens"),
             "templates": {s: t.describe() for s, t in templates.items()}, "prompts_hash": templates_hash(templates),
             "dim": dim, "normalized": True, "sources": list(SOURCES), "train_sources": list(SOURCES),
             "trained_templates": {s: t.describe() for s, t in templates.items()}}

@@ -126,3 +126,93 @@ def test_boundary_merge_is_counted_and_results_stay_exact(tiny_llm):
     got = embedder.encode(["A red star", "blue"])
     assert embedder.stats["prefix_boundary_split"] == 2
     assert rel_err(got, reference(tiny_llm, tokenizer, ["A red star", "blue"], template, -1)) <= 1e-4
+
+
+def test_truncation_never_leaves_a_broken_character(tokenizer):
+    """The byte-level BPE splits Chinese characters and emoji into byte tokens: a cut between them must drop the
+    partial character (no U+FFFD), keep a prefix of the caption and stay within the limit."""
+    from pipeline.embed.fda import truncate_caption
+
+    caption = "一只猫 sits on a red mat 🐱👍🏽 at sunset, 安静"
+    ids = tokenizer(caption, add_special_tokens=False)["input_ids"]
+    for limit in range(1, len(ids) + 2):
+        cut, truncated = truncate_caption(tokenizer, caption, limit)
+        assert "\ufffd" not in cut and caption.startswith(cut), (limit, cut)
+        assert len(tokenizer(cut, add_special_tokens=False)["input_ids"]) <= limit
+        assert truncated == (limit < len(ids)) and (cut == caption) == (limit >= len(ids))
+    assert truncate_caption(tokenizer, "a \ufffd kept as it was", 3)[0].count("\ufffd") == 1
+
+
+def _last_layer_reference(model, tokenizer, captions, template):
+    """[N, K, D]: each prompt alone, the output of the last decoder layer captured by a forward hook (before the
+    final norm)."""
+    captured = []
+    hook = model.model.layers[-1].register_forward_hook(
+        lambda module, args, output: captured.append(output[0] if isinstance(output, tuple) else output))
+    try:
+        rows = []
+        for caption in captions:
+            for prompt in template.prompts(caption):
+                with torch.no_grad():
+                    model.model(tokenizer(prompt, return_tensors="pt")["input_ids"])
+                rows.append(captured.pop()[0, -1])
+    finally:
+        hook.remove()
+    return torch.stack(rows).view(len(captions), template.num_facets, -1)
+
+
+@pytest.mark.parametrize("mode", ["fda", "naive"])
+def test_layer_equal_to_the_depth_is_the_last_decoder_layer_before_the_final_norm(tiny_llm, tokenizer, mode):
+    template = paper_template("short")
+    depth = len(tiny_llm.model.layers)
+    expected = _last_layer_reference(tiny_llm, tokenizer, CAPTIONS, template)
+    got = FacetEmbedder(tiny_llm, tokenizer, template, layer=depth, mode=mode).encode(CAPTIONS)
+    assert rel_err(got, expected) <= 1e-4
+    normed = FacetEmbedder(tiny_llm, tokenizer, template, layer=-1, mode=mode).encode(CAPTIONS)
+    assert rel_err(normed, reference(tiny_llm, tokenizer, CAPTIONS, template, -1)) <= 1e-4
+    assert rel_err(normed, expected) > 1e-2  # -1 is after the final norm: another vector
+
+
+def _windowed_llm(tokenizer, arch: str, window: int):
+    """A 3-layer random Mistral or Qwen2 whose every layer attends to the last ``window`` positions only."""
+    from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    config_cls, model_cls, extra = {"mistral": (MistralConfig, MistralForCausalLM, {}),
+                                    "qwen2": (Qwen2Config, Qwen2ForCausalLM,
+                                              {"use_sliding_window": True, "max_window_layers": 0})}[arch]
+    config = config_cls(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=256, num_hidden_layers=3,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                        sliding_window=window, bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                        tie_word_embeddings=False, **extra)
+    torch.manual_seed(1)
+    return model_cls(config).eval()
+
+
+@pytest.mark.parametrize("arch", ["mistral", "qwen2"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_a_sliding_window_shorter_than_the_prompts_keeps_fda_equal_to_separate_passes(tokenizer, arch, attention):
+    template = paper_template("long")
+    windowed = _windowed_llm(tokenizer, arch, window=30)
+    windowed.config._attn_implementation = attention
+    prompt_lengths = [len(tokenizer(p)["input_ids"]) for c in CAPTIONS for p in template.prompts(c)]
+    assert min(prompt_lengths) < 30 < max(prompt_lengths)  # some prompts fit the window, others do not
+    expected = reference(windowed, tokenizer, CAPTIONS, template, -1)
+    unwindowed = _windowed_llm(tokenizer, arch, window=None)
+    assert rel_err(reference(unwindowed, tokenizer, CAPTIONS, template, -1), expected) > 1e-2  # the window acts
+    for mode in ("naive", "fda"):
+        got = FacetEmbedder(windowed, tokenizer, template, mode=mode, token_budget=4096).encode(CAPTIONS)
+        assert rel_err(got, expected) <= 1e-4, mode
+
+
+def test_a_caption_limit_beyond_the_llms_context_is_refused_before_any_forward_pass(tokenizer):
+    from pipeline.demo.tiny_llm import build_tiny_llm
+
+    model = build_tiny_llm(tokenizer, hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1, max_positions=64)
+    model.forward = model.model.forward = None  # any forward pass would fail
+    template = paper_template("long")
+    longest = max(len(tokenizer(p)["input_ids"]) for p in template.prompts(""))
+    FacetEmbedder(model, tokenizer, template, max_caption_tokens=64 - longest)
+    with pytest.raises(ValueError, match=rf"embed.max_caption_tokens: {65 - longest} caption tokens \+ {longest} "
+                                         r"tokens of the longest prompt .* max_position_embeddings 64"):
+        FacetEmbedder(model, tokenizer, template, max_caption_tokens=65 - longest)

@@ -103,3 +103,18 @@ def test_a_non_finite_embedding_costs_its_caption_only(tmp_path, captions_file, 
                                                                       table.column("source").to_pylist())}
     assert counts["non_finite"] == 1
     assert read_parquet_metadata(out)["skipped"] == {"a long_1": "non-finite embedding"}
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_the_caption_limit_is_recorded_as_part_of_the_text_side(tmp_path, captions_file, tiny_llm, tokenizer):
+    """Evaluation must cut benchmark texts where training captions were cut: the limit is part of what the vectors
+    mean, so the file records it and training carries it into the model directory."""
+    from pipeline.io.embeddings import TEXT_SIDE_KEYS, text_side
+
+    embedders = {source: FacetEmbedder(tiny_llm, tokenizer, t, max_caption_tokens=3)
+                 for source, t in text_layout("paper").items()}
+    out = tmp_path / "emb.parquet"
+    counts = embed_captions_file(captions_file, out, embedders, ["long"])
+    assert "max_caption_tokens" in TEXT_SIDE_KEYS
+    assert text_side(read_parquet_metadata(out))["max_caption_tokens"] == 3
+    assert counts["truncated"] == 2  # "A red star falls." and "A blue circle rests." are longer than 3 tokens

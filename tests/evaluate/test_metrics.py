@@ -4,6 +4,7 @@
 import pytest
 import torch
 
+from pipeline.evaluate.models import EvalModel
 from pipeline.evaluate.retrieval import recall_at_k
 from pipeline.evaluate.zeroshot import classification_metrics
 
@@ -27,10 +28,11 @@ def test_classification_metrics():
     assert m["mean_per_class_recall"] == pytest.approx(2 / 3)
 
 
-class FixedModel:
+class FixedModel(EvalModel):
     """The evaluation interface over fixed vectors: images by index, texts by their string."""
 
     def __init__(self, images, texts):
+        super().__init__(image_size=0, device=torch.device("cpu"))
         self.images, self.texts = images, texts
 
     def encode_images(self, dataset):

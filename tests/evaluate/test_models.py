@@ -49,7 +49,7 @@ def test_flame_text_embeddings_are_cached_per_text_side_and_texts(tmp_path, tiny
     from pipeline.train.model import FlameVisionModel
 
     vision = FlameVisionModel(TINY_VISION, 64)
-    key = {"llm": "tiny", "revision": None, "layer": -1, "dtype": "torch.float32"}
+    key = {"llm": "tiny", "revision": None, "layer": -1, "dtype": "torch.float32", "max_caption_tokens": 512}
     model = FlameModel(vision, tiny_llm, tokenizer, key, text_layout("paper"), cache_dir=tmp_path / "cache")
     first = model.encode_text(["a red star", "a blue circle"], prompt="long")
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
@@ -212,3 +212,114 @@ def test_an_llm_is_identified_by_its_files_content_or_its_hub_commit(tmp_path, t
     assert llm_identity("org/model", hub) == "hub:org/model@0123abc"
     with pytest.raises(ValueError, match="neither a local directory nor a hub model with a known commit"):
         llm_identity("org/model", types.SimpleNamespace(config=types.SimpleNamespace()))
+def _urban1k(root, captions: dict[int, str], unreadable=(), missing=()):
+    """An Urban-1k folder: image ``i`` with caption ``captions[i]``; images in ``unreadable`` are not JPEGs, those in
+    ``missing`` have only their caption file."""
+    (root / "image").mkdir(parents=True)
+    (root / "caption").mkdir()
+    for i, caption in captions.items():
+        (root / "caption" / f"{i}.txt").write_text(caption + "\n")
+        if i not in missing:
+            (root / "image" / f"{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg" if i in unreadable else
+                                                      jpeg((40 * i, 0, 0)))
+    return root
+
+
+def _flame_model_dir(out, llm_dir, max_caption_tokens: int):
+    """A FLAME model directory (random tiny vision tower) trained, as recorded, on long captions of the paper layout
+    embedded by the LLM at ``llm_dir`` with ``max_caption_tokens``."""
+    from fixtures.training import TINY_VISION
+    from pipeline.embed.prompts import templates_hash, text_layout
+    from pipeline.io.model_dir import save_model
+    from pipeline.train.model import FlameVisionModel
+
+    templates = text_layout("paper")
+    text = {"llm": str(llm_dir), "revision": None, "layer": -1, "mode": "fda",
+            "max_caption_tokens": max_caption_tokens, "layout": "paper",
+            "templates": {s: t.describe() for s, t in templates.items()}, "prompts_hash": templates_hash(templates),
+            "dim": 64, "normalized": True, "sources": ["long"], "train_sources": ["long"],
+            "trained_templates": {"long": templates["long"].describe()}}
+    vision = FlameVisionModel(TINY_VISION, 64)
+    save_model(vision, vision.config(text), out)
+    return out
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_flame_evaluation_cuts_texts_as_the_embed_stage_cut_captions_and_counts_them(tmp_path, tiny_llm, tokenizer):
+    """A 6-token caption limit recorded with the model: a benchmark text is embedded as the embed stage embedded a
+    training caption (cut by the same function), and the result says how many texts were cut."""
+    import torch.nn.functional as F
+
+    from pipeline.embed.fda import FacetEmbedder
+    from pipeline.embed.prompts import text_layout
+    from pipeline.evaluate import stage
+    from pipeline.evaluate.benchmarks import Request
+    from pipeline.evaluate.models import load_model
+
+    tiny_llm.save_pretrained(tmp_path / "llm")
+    tokenizer.save_pretrained(tmp_path / "llm")
+    _flame_model_dir(tmp_path / "m", tmp_path / "llm", 6)
+    templates = text_layout("paper")
+    texts = ["A green hexagon with stripes rests in the fog at night.", "A red star."]
+    root = _urban1k(tmp_path / "u", dict(enumerate(texts)))
+    result = stage.run(tmp_path / "m", stage.Benchmark("u", "urban1k", Request(root)), tmp_path / "r.json",
+                       device="cpu")
+    assert result["scored"] == {"images": 2, "texts": 2, "texts_truncated": 1} and result["skipped"] == {}
+
+    trained = FacetEmbedder(tiny_llm, tokenizer, templates["long"], max_caption_tokens=6)  # as the embed stage
+    expected = F.normalize(F.normalize(trained.encode(texts), dim=-1).mean(dim=1), dim=-1)
+    assert trained.stats["truncated"] == 1
+    got = load_model(tmp_path / "m", device="cpu").encode_text(texts, prompt="long")
+    assert torch.allclose(got, expected, atol=1e-5)
+
+    _flame_model_dir(tmp_path / "m2", tmp_path / "llm", 2040)  # the tiny LLM has 2048 positions
+    with pytest.raises(ValueError, match=r"m2: embed.max_caption_tokens: 2040 caption tokens \+ \d+ tokens .* "
+                                         r"max_position_embeddings 2048"):
+        load_model(tmp_path / "m2", device="cpu")
+
+
+def test_unreadable_and_missing_benchmark_images_are_skipped_and_counted(tmp_path):
+    """One bad image costs that image (and its texts), not the benchmark; the result counts what was scored and
+    what was skipped, by reason."""
+    model = _tiny_clip(tmp_path / "clip")
+
+    def evaluate(fmt, root, *flags):
+        out = tmp_path / f"{fmt}.json"
+        assert main(["evaluate", "--model-dir", str(model), "--name", fmt, "--format", fmt, "--data", str(root),
+                     "--out", str(out), "--device", "cpu", *flags]) == 0
+        return json.loads(out.read_text())
+
+    captions = {i: f"a square of shade {i}" for i in range(6)} | {0: "a very long caption " * 30}
+    root = _urban1k(tmp_path / "u", captions, unreadable=(4,), missing=(5,))
+    result = evaluate("urban1k", root)
+    assert result["scored"] == {"images": 4, "texts": 4, "texts_truncated": 1}  # CLIP's 77-token context
+    assert result["skipped"] == {"unreadable_image": 1, "missing_image": 1, "text_of_skipped_image": 2}
+    assert 0 <= result["metrics"]["image_retrieval_recall@1"] <= 1
+
+    write_classification(tmp_path / "zs", 6, side=16, unreadable=(2,))
+    result = evaluate("wds_classification", tmp_path / "zs")
+    assert result["scored"]["images"] == 5 and result["skipped"] == {"unreadable_image": 1}
+
+    root = tmp_path / "winoground"
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i in range(2):
+        lines.append(json.dumps({"caption_0": f"a {i}", "caption_1": f"b {i}", "image_0": f"ex_{i}_img_0",
+                                 "image_1": f"ex_{i}_img_1"}))
+        for j in range(2):
+            Image.new("RGB", (8, 8), (i, j, 0)).save(root / "images" / f"ex_{i}_img_{j}.png")
+    (root / "examples.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "images" / "ex_1_img_0.png").write_bytes(b"not a png")
+    result = evaluate("winoground", root)
+    assert result["scored"]["texts"] == 2 and result["scored"]["images"] == 3  # example 1 is left out
+    assert result["skipped"] == {"unreadable_image": 1, "text_of_skipped_image": 2}
+
+    root = tmp_path / "sugar_crepe"  # read by CLIP_benchmark's builder
+    (root / "val2017").mkdir(parents=True)
+    for i in range(3):
+        (root / "val2017" / f"{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg" if i == 1 else jpeg((80 * i, 0, 0)))
+    (root / "swap_att.json").write_text(json.dumps({str(i): {"filename": f"{i}.jpg", "caption": f"right {i}",
+                                                             "negative_caption": f"wrong {i}"} for i in range(3)}))
+    result = evaluate("sugar_crepe", root, "--subsets", "swap_att")
+    assert result["scored"]["texts"] == 4 and result["scored"]["images"] == 2  # image 1's two captions left out
+    assert result["skipped"] == {"unreadable_image": 1, "text_of_skipped_image": 2}

@@ -121,12 +121,13 @@ def test_xm3600_is_read_per_language_by_clip_benchmarks_builder_without_touching
     for i, key in enumerate(["aa01", "bb02", "cc03"]):
         lines.append(json.dumps({"image/key": key, "en": {"caption": [f"a photo {i}", "second"]},
                                  "de": {"caption": [f"ein Foto {i}"]}}, ensure_ascii=False))
-        if key != "bb02":  # a missing image is skipped, as CLIP_benchmark does
+        if key != "bb02":  # a missing image is skipped, as CLIP_benchmark does, and counted
             (root / "images" / f"{key}.jpg").write_bytes(jpeg((i * 50, 0, 0)))
     (root / "captions.jsonl").write_text("\n".join(lines) + "\n")
     before = sorted(p.name for p in root.rglob("*"))
     german = read_xm3600(root, "de")
     assert german.texts == ["ein Foto 0", "ein Foto 2"] and german.text_to_image == [0, 1]
+    assert german.skipped == {"missing_image": 1, "text_of_skipped_image": 1}
     assert german.images[1][0].getpixel((4, 4))[0] > 80 and german.images[1][1] == 1
     assert read_xm3600(root, "en").texts == ["a photo 0", "a photo 2"]
     assert sorted(p.name for p in root.rglob("*")) == before  # the builder's annotation files went elsewhere

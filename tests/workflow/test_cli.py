@@ -129,3 +129,9 @@ def test_no_command_writes_over_its_input_not_even_through_a_link(tmp_path, caps
     err = capsys.readouterr().err
     assert f"is the same file as its input {dict(tar=tar, emb=emb)[overwritten]}" in err, err
     assert {path: path.read_bytes() for path in before} == before
+def test_layer_zero_and_an_absurd_caption_limit_are_refused_naming_the_key(capsys):
+    assert main(["embed", "a.parquet", "b.parquet", "--settings", '{"llm": "x", "layer": 0}']) == 1
+    err = capsys.readouterr().err
+    assert "--settings: key layer: 0 would be hidden_states[0], the token embeddings" in err and "use -1" in err
+    assert main(["embed", "a", "b", "--settings", '{"llm": "x", "max_caption_tokens": 1000000000}']) == 1
+    assert "--settings: key max_caption_tokens: 1000000000 is greater than the maximum" in capsys.readouterr().err

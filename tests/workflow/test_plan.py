@@ -455,3 +455,21 @@ def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path))
     assert "evaluate.benchmarks.urban1k.path: /data/eval/Urban1k" in proc.stderr  # a warning: the plan still runs
     assert planned_jobs(proc.stdout)["embed"] == 1
+
+
+def test_layer_zero_and_a_caption_limit_beyond_a_local_llms_context_are_refused_before_any_job(tmp_path):
+    llm = tmp_path / "llm"
+    llm.mkdir()
+    (llm / "config.json").write_text(json.dumps({"num_hidden_layers": 4, "max_position_embeddings": 520}))
+    (tmp_path / "s.tar").write_bytes(b"")
+    for sections, message in [
+        ({"embed": {"layer": 0}}, "config key embed.layer: 0 would be hidden_states[0], the token embeddings"),
+        ({"ablations": {"layer_0": {"embed": {"layer": 0}}}}, "config key ablations.layer_0.embed.layer: 0 would be"),
+        ({"base": "cc3m.yaml", "data": {"train_shards": f"{tmp_path}/*.tar"}, "embed": {"llm": str(llm), "layer": 4}},
+         "config key embed.max_caption_tokens: 512 caption tokens + at least 23 tokens of the longest prompt"),
+    ]:
+        cfg = write_config(tmp_path / "c.yaml", **sections)
+        proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and message in out, (sections, out[-2000:])
+    assert "max_position_embeddings 520" in out and f"the LLM at {llm}" in out
