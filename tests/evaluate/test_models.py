@@ -230,11 +230,13 @@ def _flame_model_dir(out, llm_dir, max_caption_tokens: int):
     embedded by the LLM at ``llm_dir`` with ``max_caption_tokens``."""
     from fixtures.training import TINY_VISION
     from pipeline.embed.prompts import templates_hash, text_layout
+    from pipeline.io.content import folder_sha256
     from pipeline.io.model_dir import save_model
     from pipeline.train.model import FlameVisionModel
 
     templates = text_layout("paper")
-    text = {"llm": str(llm_dir), "revision": None, "layer": -1, "mode": "fda",
+    text = {"llm": str(llm_dir), "llm_identity": f"sha256:{folder_sha256(llm_dir)}", "revision": None, "layer": -1,
+            "mode": "fda",
             "max_caption_tokens": max_caption_tokens, "layout": "paper",
             "templates": {s: t.describe() for s, t in templates.items()}, "prompts_hash": templates_hash(templates),
             "dim": 64, "normalized": True, "sources": ["long"], "train_sources": ["long"],
