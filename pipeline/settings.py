@@ -149,6 +149,8 @@ def _cause(errors) -> jsonschema.ValidationError | None:
     errors = list(errors)
     specific = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
     return jsonschema.exceptions.best_match(specific)
+
+
 #: Why ``embed.layer: 0`` is refused (the schema excludes 0; its own message would only quote the schema).
 LAYER_ZERO = ("0 would be hidden_states[0], the token embeddings before any decoder layer (no context): use -1 for "
               "the final normed state or L >= 1 for decoder layer L's output (before the final norm)")

@@ -1,6 +1,5 @@
 # Config validation (before any job starts) and the names every rule shares.
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from snakemake.utils import validate
 
 from pipeline.embed.prompts import facet_slots, prompt_words, text_layout
 from pipeline.io import captions, embeddings, model_dir, results
+from pipeline.io.content import user_cache
 from pipeline.io.shards import expand_shards, shard_names
 from pipeline.train.facets import choose_facets
 from pipeline.train.launch import launch_command
@@ -149,14 +149,20 @@ def _check_model_names():
             raise WorkflowError(f"config key {key}: no model {model!r} in this run (models: {', '.join(MODELS)})")
 
 
+def _local_llm_setting(variant, key):
+    """``key`` of the config.json of the variant's LLM (or of its ``text_config``), when the LLM is a local directory
+    that has it; None otherwise (hub ids are checked by the embed job)."""
+    file = Path(variant.embed["llm"]).expanduser() / "config.json"
+    if not file.is_file():
+        return None
+    llm = json.loads(file.read_text())
+    return llm.get(key) or llm.get("text_config", {}).get(key)
+
+
 def _check_layer(variant):
-    """The variant's embed layer is within the depth of a local LLM (its config.json); hub ids are checked by the
-    embed job."""
+    """The variant's embed layer is within the depth of a local LLM (its config.json)."""
     path, layer = Path(variant.embed["llm"]).expanduser(), variant.embed["layer"]
-    if layer < 1 or not (path / "config.json").is_file():
-        return
-    llm = json.loads((path / "config.json").read_text())
-    depth = llm.get("num_hidden_layers") or llm.get("text_config", {}).get("num_hidden_layers")
+    depth = _local_llm_setting(variant, "num_hidden_layers") if layer >= 1 else None
     if depth and layer > depth:
         raise WorkflowError(
             f"config key {_variant_key(variant, 'embed', 'layer')}: {layer}, but the LLM at {path} has {depth} "
@@ -167,17 +173,15 @@ def _check_layer(variant):
 def _check_context(variant):
     """A local LLM's positions (config.json's max_position_embeddings) hold embed.max_caption_tokens plus the
     longest prompt. The allowance for the prompt is a lower bound of its tokens (pipeline.embed.prompts.prompt_words:
-    its words less 3), so this refuses only what the embed job, which counts the tokens, refuses too; hub ids are
-    checked by the embed job."""
+    its words less 3), so this refuses only what the embed job, which counts the tokens, refuses too."""
     path = Path(variant.embed["llm"]).expanduser()
-    if not (path / "config.json").is_file():
+    limit = _local_llm_setting(variant, "max_position_embeddings")
+    if not limit:
         return
-    llm = json.loads((path / "config.json").read_text())
-    limit = llm.get("max_position_embeddings") or llm.get("text_config", {}).get("max_position_embeddings")
     templates = text_layout(variant.embed["layout"], variant.embed["facets"]).values()
     allowance = max(prompt_words(t, packed=variant.embed["mode"] == "official") for t in templates)
     cut = variant.embed["max_caption_tokens"]
-    if limit and cut + allowance > limit:
+    if cut + allowance > limit:
         raise WorkflowError(
             f"config key {_variant_key(variant, 'embed', 'max_caption_tokens')}: {cut} caption tokens + at least "
             f"{allowance} tokens of the longest prompt = {cut + allowance}, more than max_position_embeddings "
@@ -189,7 +193,7 @@ def _check_vision_model(variant):
     """The variant's vision model is a timm model. Asking timm costs a torch import (seconds), so the names found
     are cached per timm version in the user's cache directory."""
     name, timm_version = variant.train["vision"]["model"], version("timm")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "flame-pipeline" / "timm-models.json"
+    cache = user_cache("timm-models.json")
     known = json.loads(cache.read_text()) if cache.is_file() else {}
     if name in known.get(timm_version, []):
         return
@@ -200,8 +204,8 @@ def _check_vision_model(variant):
     )
     if proc.stdout.strip() != "True":
         raise WorkflowError(
-            f"config key {_variant_key(variant, 'train', 'vision')}.model: timm {timm_version} has no model {name!r} (see "
-            "timm.list_models())"
+            f"config key {_variant_key(variant, 'train', 'vision')}.model: timm {timm_version} has no model "
+            f"{name!r} (see timm.list_models())"
         )
     known.setdefault(timm_version, []).append(name)
     try:

@@ -18,13 +18,14 @@ from pipeline.io.atomic import write_text
 CHUNK = 8 << 20
 
 
-def _cache_file() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "flame-pipeline" / "sha256.json"
+def user_cache(name: str) -> Path:
+    """The file ``name`` in the user's cache folder for this pipeline (``$XDG_CACHE_HOME/flame-pipeline``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "flame-pipeline" / name
 
 
 def _read_cache() -> dict:
     try:
-        return json.loads(_cache_file().read_text(encoding="utf-8"))
+        return json.loads(user_cache("sha256.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -55,7 +56,7 @@ def folder_sha256(folder: Path) -> str:
     listing = [(p.relative_to(folder).as_posix(), file_sha256(p, cache)) for p in files]
     if cache != before:
         try:
-            write_text(json.dumps(cache, sort_keys=True), _cache_file())
+            write_text(json.dumps(cache, sort_keys=True), user_cache("sha256.json"))
         except OSError:
             pass
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
