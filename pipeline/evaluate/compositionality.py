@@ -7,19 +7,13 @@ from __future__ import annotations
 from pipeline.evaluate.readers import CaptionSelectionSet, WinogroundSet
 
 
-def _skip_texts(model, count: int) -> None:
-    """Count ``count`` texts left out with their item's unreadable image."""
-    if count:
-        model.skipped["text_of_skipped_image"] += count
-
-
 def evaluate_sugar_crepe(model, subsets: dict[str, CaptionSelectionSet], prompt: str = "short") -> dict[str, float]:
     """Per subset ``acc_<subset>``: the fraction of images more similar to their caption than to its negative;
     ``acc``: the mean over the subsets."""
     metrics = {}
     for name, data in subsets.items():
         images, kept = model.encode_indexed(data.images)
-        _skip_texts(model, 2 * (len(data.positives) - len(kept)))
+        model.skip_texts(2 * (len(data.positives) - len(kept)))
         positive = (images * model.encode_text([data.positives[i] for i in kept], prompt=prompt)).sum(dim=-1)
         negative = (images * model.encode_text([data.negatives[i] for i in kept], prompt=prompt)).sum(dim=-1)
         metrics[f"acc_{name}"] = (positive > negative).float().mean().item()
@@ -41,10 +35,9 @@ def winoground_scores(image_0, image_1, caption_0, caption_1) -> dict[str, float
 
 def evaluate_winoground(model, data: WinogroundSet, prompt: str = "short") -> dict[str, float]:
     """Winoground's scores over the examples whose two images are readable."""
-    images, kept = model.encode_indexed(data.images)
-    position = {index: p for p, index in enumerate(kept)}
+    images, position = model.encode_indexed(data.images)
     examples = [i for i in range(len(data.captions_0)) if 2 * i in position and 2 * i + 1 in position]
-    _skip_texts(model, 2 * (len(data.captions_0) - len(examples)))
+    model.skip_texts(2 * (len(data.captions_0) - len(examples)))
     if not examples:
         raise ValueError("winoground: no example has two readable images")
     return winoground_scores(images[[position[2 * i] for i in examples]],

@@ -97,12 +97,17 @@ class EvalModel:
         self.scored["images"] += sum(len(f) for f in features)
         return torch.cat(features), torch.cat(targets)
 
-    def encode_indexed(self, dataset) -> tuple[torch.Tensor, list[int]]:
-        """A dataset of ``(PIL image or None, index)`` -> ``(features [M, D] in index order, their M indices)``: the
-        readable images only."""
+    def encode_indexed(self, dataset) -> tuple[torch.Tensor, dict[int, int]]:
+        """A dataset of ``(PIL image or None, index)`` -> ``(features [M, D] in index order, index -> its row)``: the
+        readable images only (the mapping in index order)."""
         features, index = self.encode_images(dataset)
         order = index.argsort()
-        return features[order], index[order].tolist()
+        return features[order], {image: row for row, image in enumerate(index[order].tolist())}
+
+    def skip_texts(self, count: int) -> None:
+        """Count ``count`` texts a scorer left out with their item's skipped image."""
+        if count:
+            self.skipped["text_of_skipped_image"] += count
 
     def encode_image(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images -> ``[N, D]`` float32, L2-normalised, in order."""

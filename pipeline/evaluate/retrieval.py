@@ -31,12 +31,10 @@ def evaluate_retrieval(model, dataset, prompt="long", ks: Sequence[int] = (1, 5,
 
     The texts of an image that was skipped (unreadable here, missing in the reader) are left out, counted in
     ``model.skipped``."""
-    features, kept = model.encode_indexed(dataset.images)
-    position = {image: p for p, image in enumerate(kept)}
+    features, position = model.encode_indexed(dataset.images)
     scored = [(text, position[image]) for text, image in zip(dataset.texts, dataset.text_to_image)
               if image in position]
     model.skipped.update(dataset.skipped)
-    if len(scored) < len(dataset.texts):
-        model.skipped["text_of_skipped_image"] += len(dataset.texts) - len(scored)
+    model.skip_texts(len(dataset.texts) - len(scored))
     return recall_at_k(features, model.encode_text([text for text, _ in scored], prompt=prompt),
                        [image for _, image in scored], ks)
