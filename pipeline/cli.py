@@ -127,7 +127,7 @@ def cmd_evaluate(args) -> None:
 
     execution = _execution(args, "evaluate_execution", ("token_budget", "num_workers"))
     benchmark = stage.Benchmark(args.name, args.format, Request(args.data, args.language, tuple(args.subsets)),
-                                args.prompt)
+                                args.prompt, args.long_mean)
     _print(stage.run(args.model_dir, benchmark, args.out, llm=args.llm, device=args.device, dtype=args.dtype,
                      token_budget=execution["token_budget"], num_workers=execution["num_workers"],
                      cache_dir=args.cache_dir))
@@ -308,9 +308,13 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--language", default="en",
                    help="the texts' language (multilingual formats: xm3600, wds_imagenet_multilingual; the others "
                         "are English only)")
-    p.add_argument("--prompt", default=default("benchmark", "prompt"), choices=allowed("benchmark", "prompt"),
-                   help="FLAME: embed the texts as training captions of this source were (the model's layout); "
-                        "CLIP: ignored")
+    p.add_argument("--prompt", default=None, choices=allowed("benchmark", "prompt"),
+                   help="FLAME: embed the texts as training captions of this source were (the model's layout), or "
+                        "with the layout's description prompt alone; default by the format's texts: long captions "
+                        "long, short texts description. CLIP: ignored")
+    p.add_argument("--long-mean", default=default("benchmark", "long_mean"), choices=allowed("benchmark", "long_mean"),
+                   help="FLAME: average the prompt's facets L2-normalised (normalized) or as they come (raw, the "
+                        "released evaluation); CLIP: ignored")
     p.add_argument("--token-budget", type=int, default=None,
                    help="padded tokens per LLM batch (speed only; default from the schema)")
     p.add_argument("--num-workers", type=int, default=None,

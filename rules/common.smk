@@ -11,6 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from pipeline.embed.prompts import facet_slots, prompt_words, text_layout
+from pipeline.evaluate.benchmarks import default_prompt
 from pipeline.io import captions, embeddings, model_dir, results
 from pipeline.io.content import user_cache
 from pipeline.io.shards import expand_shards, shard_names
@@ -256,8 +257,10 @@ def demo_manifest():
 
 
 def benchmark(name):
-    """The config of evaluation benchmark ``name``."""
-    return config["evaluate"]["benchmarks"][name]
+    """The config of evaluation benchmark ``name``, its prompt the format's default when it names none (a format
+    without texts, e.g. the linear probe, passes the default its flag needs: it is unused)."""
+    spec = config["evaluate"]["benchmarks"][name]
+    return {**spec, "prompt": spec.get("prompt") or default_prompt(spec["format"]) or "description"}
 
 
 def evaluation_results():

@@ -25,6 +25,7 @@ rule evaluate:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
         prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
+        long_mean=lambda wc: benchmark(wc.benchmark)["long_mean"],
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
@@ -32,6 +33,7 @@ rule evaluate:
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
+        " --long-mean {params.long_mean}"
         " --subsets {params.subsets:q}"
         " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"

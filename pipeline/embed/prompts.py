@@ -208,6 +208,23 @@ def text_layout(layout: str, facets: FacetSpec | Mapping[str, FacetSpec] | None 
     return {source: paper_template(chosen[source]) for source in SOURCES}
 
 
+#: Where the description prompt of a model's layout is found: the first trained source whose template holds the
+#: ``description`` facet (raw alt-text first: the official layout's single prompt, the paper layout's description).
+DESCRIPTION_SOURCES = ("raw", "short", "long")
+
+
+def description_template(trained: Mapping[str, PromptTemplate]) -> tuple[str, PromptTemplate]:
+    """``(source, template)``: the layout's description prompt among a model's ``trained`` templates (source ->
+    template with its trained facets): the first source of :data:`DESCRIPTION_SOURCES` trained on the
+    ``description`` facet, restricted to that facet. Raises when no trained source has it."""
+    for source in DESCRIPTION_SOURCES:
+        if source in trained and "description" in trained[source].names:
+            return source, trained[source].restricted(["description"])
+    raise ValueError("the description prompt needs a source trained on the description facet; the model trained "
+                     + ", ".join(f"{s}: {list(t.names)}" for s, t in trained.items())
+                     + ": give the benchmark a prompt naming one of those sources")
+
+
 def templates_hash(templates: Mapping[str, PromptTemplate]) -> str:
     """A short stable hash of every template's prefix, suffixes and cleaning: changes whenever any prompt changes."""
     blob = json.dumps({source: t.describe() for source, t in templates.items()}, sort_keys=True)

@@ -1,5 +1,8 @@
 """The one table of evaluation formats: each on-disk format (the schema's ``$defs/benchmark/format``) with the
-CLIP_benchmark task it is, how it is read (:mod:`~pipeline.evaluate.readers`) and how it is scored."""
+CLIP_benchmark task it is, how it is read (:mod:`~pipeline.evaluate.readers`), how it is scored, and the kind of its
+texts, which decides FLAME's default prompt (:func:`default_prompt`): long captions the mean of the trained long
+facets (``long``), short texts (short captions, class prompts, compositional pairs) the layout's description
+prompt alone (``description``), as the paper scores them."""
 
 from __future__ import annotations
 
@@ -26,11 +29,13 @@ class Request:
 @dataclass(frozen=True)
 class Format:
     """How a format is evaluated: ``read(request) -> data set``, ``score(model, data set, prompt) -> metrics``;
-    ``multilingual``: whether it has texts in other languages than English."""
+    ``texts``: ``long``, ``short`` or None (no texts: the prompt is unused); ``multilingual``: whether it has texts in
+    other languages than English."""
 
     task: str
     read: Callable[[Request], object]
     score: Callable[[object, object, str], dict[str, float]]
+    texts: str | None
     multilingual: bool = False
 
 
@@ -55,23 +60,32 @@ def _probe(model, probe: readers.LinearProbeSet, prompt: str) -> dict[str, float
 
 
 RETRIEVAL, CLASSIFICATION, SELECTION = "zeroshot_retrieval", "zeroshot_classification", "image_caption_selection"
+LONG, SHORT = "long", "short"
+#: FLAME's prompt for a benchmark that names none, by the kind of its texts.
+DEFAULT_PROMPTS = {LONG: "long", SHORT: "description"}
 FORMATS: dict[str, Format] = {
-    "urban1k": Format(RETRIEVAL, _english(readers.read_urban1k), evaluate_retrieval),
-    "sharegpt4v": Format(RETRIEVAL, _english(readers.read_sharegpt4v), evaluate_retrieval),
-    "dci": Format(RETRIEVAL, _english(readers.read_dci), evaluate_retrieval),
-    "docci": Format(RETRIEVAL, _english(readers.read_docci), evaluate_retrieval),
-    "mscoco_captions": Format(RETRIEVAL, _english(readers.read_mscoco_captions), evaluate_retrieval),
-    "flickr30k": Format(RETRIEVAL, _flickr("flickr30k"), evaluate_retrieval),
-    "flickr8k": Format(RETRIEVAL, _flickr("flickr8k"), evaluate_retrieval),
-    "karpathy": Format(RETRIEVAL, _english(readers.read_karpathy), evaluate_retrieval),
-    "xm3600": Format(RETRIEVAL, _per_language(readers.read_xm3600), evaluate_retrieval, multilingual=True),
-    "wds_classification": Format(CLASSIFICATION, _english(readers.read_wds_classification), evaluate_zeroshot),
-    "sugar_crepe": Format(SELECTION, _sugar_crepe, evaluate_sugar_crepe),
-    "winoground": Format(SELECTION, _english(readers.read_winoground), evaluate_winoground),
-    "wds_linear_probe": Format("linear_probe", _english(readers.read_wds_linear_probe), _probe),
+    "urban1k": Format(RETRIEVAL, _english(readers.read_urban1k), evaluate_retrieval, LONG),
+    "sharegpt4v": Format(RETRIEVAL, _english(readers.read_sharegpt4v), evaluate_retrieval, LONG),
+    "dci": Format(RETRIEVAL, _english(readers.read_dci), evaluate_retrieval, LONG),
+    "docci": Format(RETRIEVAL, _english(readers.read_docci), evaluate_retrieval, LONG),
+    "mscoco_captions": Format(RETRIEVAL, _english(readers.read_mscoco_captions), evaluate_retrieval, SHORT),
+    "flickr30k": Format(RETRIEVAL, _flickr("flickr30k"), evaluate_retrieval, SHORT),
+    "flickr8k": Format(RETRIEVAL, _flickr("flickr8k"), evaluate_retrieval, SHORT),
+    "karpathy": Format(RETRIEVAL, _english(readers.read_karpathy), evaluate_retrieval, SHORT),
+    "xm3600": Format(RETRIEVAL, _per_language(readers.read_xm3600), evaluate_retrieval, SHORT, multilingual=True),
+    "wds_classification": Format(CLASSIFICATION, _english(readers.read_wds_classification), evaluate_zeroshot, SHORT),
+    "sugar_crepe": Format(SELECTION, _sugar_crepe, evaluate_sugar_crepe, SHORT),
+    "winoground": Format(SELECTION, _english(readers.read_winoground), evaluate_winoground, SHORT),
+    "wds_linear_probe": Format("linear_probe", _english(readers.read_wds_linear_probe), _probe, None),
     "wds_imagenet_multilingual": Format(CLASSIFICATION, _per_language(readers.read_wds_multilingual),
-                                        evaluate_zeroshot, multilingual=True),
+                                        evaluate_zeroshot, SHORT, multilingual=True),
 }
+
+
+def default_prompt(fmt: str) -> str | None:
+    """The prompt FLAME embeds format ``fmt``'s texts with when the benchmark names none (None: it has no texts)."""
+    texts = FORMATS[fmt].texts
+    return None if texts is None else DEFAULT_PROMPTS[texts]
 
 
 def evaluate(model, fmt: str, request: Request, prompt: str) -> tuple[str, dict[str, float]]:

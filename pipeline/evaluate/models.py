@@ -1,12 +1,15 @@
 """Models for evaluation: ``encode_image(images) -> [N, D]`` and ``encode_text(texts, prompt=...) -> [N, D]``, both
 L2-normalised, for a trained FLAME model (the text side is the frozen LLM) and for the open_clip CLIP baseline.
 
-FLAME embeds a text as the model's training captions of source ``prompt`` (``raw``, ``short``, ``long``) were
-embedded and trained on: that source's template as the model directory records it trained (prefix, cleaning and
-only the facets trained on: a single-prompt ablation is scored with its one prompt), each facet L2-normalised as
-in training, averaged over facets, then normalised; a text longer than the model's ``max_caption_tokens`` is cut by
-the embed stage's own :func:`~pipeline.embed.fda.truncate_caption`, as its training captions were. CLIP ignores
-``prompt`` and uses its own tokenizer and text tower. :func:`load_model` reads either kind from a model directory.
+FLAME embeds a text with the prompt ``prompt`` names: a caption source (``raw``, ``short``, ``long``: that
+source's template as the model directory records it trained: prefix, cleaning and only the facets trained on, so a
+single-prompt ablation is scored with its one prompt) or ``description`` (the layout's description prompt alone,
+:func:`~pipeline.embed.prompts.description_template`). The text feature is the mean over the prompt's facets, then
+L2-normalised; ``long_mean`` says what is averaged: ``normalized`` (each facet L2-normalised first, as training
+targets are) or ``raw`` (the hidden states as they come, the released evaluation's choice). A text longer than the
+model's ``max_caption_tokens`` is cut by the embed stage's own :func:`~pipeline.embed.fda.truncate_caption`, as its
+training captions were. CLIP ignores ``prompt`` and uses its own tokenizer and text tower. :func:`load_model` reads
+either kind from a model directory.
 
 Both count what they scored (``scored``: images, texts, texts_truncated) and what they skipped (``skipped``, by
 reason: an unreadable image, and the scorers' texts of skipped images), for the result document.
@@ -27,7 +30,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, default_collate, get_worker_info
 
 from pipeline.embed.fda import FacetEmbedder, check_context, truncate_caption
-from pipeline.embed.prompts import PromptTemplate
+from pipeline.embed.prompts import PromptTemplate, description_template
 from pipeline.io.atomic import atomic_path
 from pipeline.io.model_dir import load_weights, read_config
 from pipeline.llm import llm_identity, load_llm, resolve_device
@@ -119,22 +122,24 @@ class FlameModel(EvalModel):
     """Vision model + frozen LLM. Use :meth:`load`.
 
     ``cache_dir``: where text embeddings are cached, one ``.npy`` per (LLM content identity, revision, layer, dtype,
-    mode, caption limit, template, list of texts), so a rerun (or another model trained on the same text side) does
-    not run the LLM again, and a different LLM behind the same path never reads another's. The LLM must be the one
-    whose embeddings the model was trained on (its recorded content identity), or loading refuses.
-    ``text_key["max_caption_tokens"]``: where texts are cut, as the training captions were.
+    mode, caption limit, template, facet mean, list of texts), so a rerun (or another model trained on the same text
+    side) does not run the LLM again, and a different LLM behind the same path never reads another's. The LLM must be
+    the one whose embeddings the model was trained on (its recorded content identity), or loading refuses.
+    ``text_key["max_caption_tokens"]``: where texts are cut, as the training captions were. ``templates``: the
+    trained template per source; ``long_mean``: ``normalized`` or ``raw`` (see the module's docstring).
     """
 
     def __init__(self, vision: FlameVisionModel, llm, tokenizer, text_key: dict, templates: dict[str, PromptTemplate],
-                 token_budget: int = 8192, cache_dir: Path | None = None):
+                 token_budget: int = 8192, cache_dir: Path | None = None, long_mean: str = "normalized"):
         super().__init__(vision.vision_config["image_size"], next(vision.parameters()).device)
         self.vision, self.llm, self.tokenizer = vision, llm, tokenizer
         self.text_key, self.templates, self.token_budget, self.cache_dir = text_key, templates, token_budget, cache_dir
+        self.long_mean = long_mean
         self._embedders: dict[str, FacetEmbedder] = {}
 
     @classmethod
     def load(cls, model_dir: Path, config: dict, llm: str | None = None, device: str = "auto", dtype: str = "auto",
-             token_budget: int = 8192, cache_dir: Path | None = None) -> FlameModel:
+             token_budget: int = 8192, cache_dir: Path | None = None, long_mean: str = "normalized") -> FlameModel:
         """The model of ``model_dir`` (``config``: its config); the LLM is the recorded one unless ``llm`` overrides
         its path or id."""
         vision = load_weights(FlameVisionModel.from_config(config), model_dir)
@@ -161,34 +166,50 @@ class FlameModel(EvalModel):
             except ValueError as err:
                 raise ValueError(f"{model_dir}: {err}") from None
         return cls(vision.to(resolve_device(device)), llm_model, tokenizer, text_key, templates, token_budget,
-                   cache_dir)
+                   cache_dir, long_mean)
 
     def image_features(self, batch: torch.Tensor) -> torch.Tensor:
         return self.vision(batch)
 
-    def _cache_path(self, texts: Sequence[str], prompt: str) -> Path | None:
+    def template(self, prompt: str) -> tuple[str, PromptTemplate]:
+        """``(source, template)`` that embeds texts for ``prompt`` (a source, or ``description``)."""
+        if prompt == "description":
+            return description_template(self.templates)
+        if prompt not in self.templates:
+            raise ValueError(f"prompt {prompt!r}: the model was trained on the facets of caption sources "
+                             f"{sorted(self.templates)} only; embed the texts as one of those (or description)")
+        return prompt, self.templates[prompt]
+
+    def describe_prompt(self, prompt: str) -> dict:
+        """What ``prompt`` embeds texts with, for the result document: the source whose template it is, the facet
+        names and how they are averaged."""
+        source, template = self.template(prompt)
+        return {"name": prompt, "source": source, "facets": list(template.names), "long_mean": self.long_mean}
+
+    def _cache_path(self, texts: Sequence[str], template: PromptTemplate) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = json.dumps({**self.text_key, "template": self.templates[prompt].describe(), "texts": list(texts)},
-                         sort_keys=True)
+        key = json.dumps({**self.text_key, "template": template.describe(), "long_mean": self.long_mean,
+                          "texts": list(texts)}, sort_keys=True)
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
     def encode_text(self, texts: Sequence[str], prompt: str = "long") -> torch.Tensor:
-        """Texts -> ``[N, D]`` float32, L2-normalised mean of the normalised facet embeddings of ``prompt``'s
-        template, each text cut to ``max_caption_tokens`` first (read from the cache when it holds them)."""
-        if prompt not in self.templates:
-            raise ValueError(f"prompt {prompt!r}: the model was trained on the facets of caption sources "
-                             f"{sorted(self.templates)} only; embed the texts as one of those")
+        """Texts -> ``[N, D]`` float32: the L2-normalised mean of the facet embeddings of ``prompt``'s template
+        (each facet normalised first unless ``long_mean`` is ``raw``), each text cut to ``max_caption_tokens``
+        first (read from the cache when it holds them)."""
+        _, template = self.template(prompt)
         cut = [truncate_caption(self.tokenizer, text, self.text_key["max_caption_tokens"]) for text in texts]
         self.scored.update(texts=len(cut), texts_truncated=sum(truncated for _, truncated in cut))
-        cached = self._cache_path(texts, prompt)
+        cached = self._cache_path(texts, template)
         if cached is not None and cached.exists():
             return torch.from_numpy(np.load(cached))
         if prompt not in self._embedders:  # no max_caption_tokens: the texts are cut already
-            self._embedders[prompt] = FacetEmbedder(self.llm, self.tokenizer, self.templates[prompt],
+            self._embedders[prompt] = FacetEmbedder(self.llm, self.tokenizer, template,
                                                     layer=self.text_key["layer"], token_budget=self.token_budget,
                                                     mode=self.text_key.get("mode", "fda"))
-        per_facet = F.normalize(self._embedders[prompt].encode([text for text, _ in cut]), dim=-1)
+        per_facet = self._embedders[prompt].encode([text for text, _ in cut])  # [N, K, D]
+        if self.long_mean == "normalized":
+            per_facet = F.normalize(per_facet, dim=-1)
         embedded = F.normalize(per_facet.mean(dim=1), dim=-1)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -228,13 +249,14 @@ class ClipModel(EvalModel):
 
 
 def load_model(model_dir: Path, llm: str | None = None, device: str = "auto", dtype: str = "auto",
-               token_budget: int = 8192, cache_dir: Path | None = None, num_workers: int = 0) -> FlameModel | ClipModel:
+               token_budget: int = 8192, cache_dir: Path | None = None, num_workers: int = 0,
+               long_mean: str = "normalized") -> FlameModel | ClipModel:
     """The evaluation model of a directory written by ``flame train`` (FLAME) or ``flame train-clip`` (CLIP);
-    ``num_workers``: DataLoader workers decoding the benchmark's images."""
+    ``num_workers``: DataLoader workers decoding the benchmark's images; ``long_mean``: FLAME's facet mean."""
     config = read_config(model_dir)
     if config.get("kind") == "clip":
         model = ClipModel.load(model_dir, config, device)
     else:
-        model = FlameModel.load(model_dir, config, llm, device, dtype, token_budget, cache_dir)
+        model = FlameModel.load(model_dir, config, llm, device, dtype, token_budget, cache_dir, long_mean)
     model.num_workers = num_workers
     return model

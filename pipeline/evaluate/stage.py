@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import Request, evaluate
+from pipeline.evaluate.benchmarks import Request, default_prompt, evaluate
 from pipeline.evaluate.models import ClipModel, FlameModel, load_model
 from pipeline.io import results
 from pipeline.io.atomic import atomic_path
@@ -18,13 +18,16 @@ from pipeline.settings import as_json
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark: its ``name`` (written into the result), ``format`` (a key of
-    :data:`~pipeline.evaluate.benchmarks.FORMATS`), what to read (``request``) and ``prompt``: the caption source
-    whose template embeds FLAME's texts (CLIP ignores it)."""
+    :data:`~pipeline.evaluate.benchmarks.FORMATS`), what to read (``request``), ``prompt``: what embeds FLAME's
+    texts (a caption source's trained template, or ``description``; None: the format's default,
+    :func:`~pipeline.evaluate.benchmarks.default_prompt`) and ``long_mean``: how FLAME averages the prompt's facets
+    (``normalized`` or ``raw``, :mod:`~pipeline.evaluate.models`). CLIP ignores both."""
 
     name: str
     format: str
     request: Request
-    prompt: str = "long"
+    prompt: str | None = None
+    long_mean: str = "normalized"
 
 
 def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None, device: str = "auto",
@@ -33,14 +36,17 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
     overrides the LLM recorded in a FLAME model; ``token_budget``, ``num_workers`` (image decoding) and
     ``cache_dir`` (FLAME's text embeddings) only change speed."""
     model = load_model(model_dir, llm=llm, device=device, dtype=dtype, token_budget=token_budget,
-                       cache_dir=cache_dir, num_workers=num_workers)
-    task, metrics = evaluate(model, benchmark.format, benchmark.request, benchmark.prompt)
+                       cache_dir=cache_dir, num_workers=num_workers, long_mean=benchmark.long_mean)
+    has_texts = default_prompt(benchmark.format) is not None
+    prompt = (benchmark.prompt or default_prompt(benchmark.format)) if has_texts else None
+    task, metrics = evaluate(model, benchmark.format, benchmark.request, prompt)
     kind = "clip" if isinstance(model, ClipModel) else "flame"
+    used = model.describe_prompt(prompt) if kind == "flame" and has_texts else None
     inputs = {"format": benchmark.format, "data": str(benchmark.request.data),
-              "language": benchmark.request.language, "prompt": benchmark.prompt,
+              "language": benchmark.request.language, "prompt": prompt, "long_mean": benchmark.long_mean,
               "subsets": list(benchmark.request.subsets)}
     result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,
-                                     benchmark.prompt, provenance(results.VERSION, as_json(inputs)),
+                                     used, provenance(results.VERSION, as_json(inputs)),
                                      scored=dict(model.scored), skipped=dict(model.skipped))
     results.write_result(result, out)
     return result

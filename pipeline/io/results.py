@@ -1,10 +1,11 @@
 """The evaluation result (evaluate stage -> report): one JSON document per (model, benchmark, language), in
 CLIP_benchmark's format (``dataset``, ``model``, ``pretrained``, ``task``, ``metrics``) plus ``model_kind``
-(flame or clip), ``language``, ``prompt`` (FLAME: the caption source whose template embedded the texts; None for
-CLIP), ``scored`` (images and texts scored, and how many texts were cut: FLAME at the model's max_caption_tokens,
-CLIP at its context length), ``skipped`` (by reason: ``unreadable_image``, ``missing_image`` listed by the benchmark
-without a file, ``text_of_skipped_image``; empty when nothing was skipped), the evaluation ``inputs`` and
-``provenance``."""
+(flame or clip), ``language``, ``prompt`` (FLAME: what embedded the texts: ``name`` as configured, the
+``source`` whose trained template it is, its ``facets`` and ``long_mean``, the facet average; None for CLIP and for
+a benchmark without texts), ``scored`` (images and texts scored, and how many texts were cut: FLAME at the model's
+max_caption_tokens, CLIP at its context length), ``skipped`` (by reason: ``unreadable_image``, ``missing_image``
+listed by the benchmark without a file, ``text_of_skipped_image``; empty when nothing was skipped), the evaluation
+``inputs`` and ``provenance``."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from pathlib import Path
 from pipeline.io.atomic import write_json
 
 #: Bump when the layout or meaning of the document changes: a rule param, so the stage reruns after such a release.
-VERSION = 3
+VERSION = 4
 REQUIRED_KEYS = ("dataset", "task", "metrics")
 
 
 def result_document(dataset: str, model_dir: Path, kind: str, task: str, metrics: dict, language: str,
-                    prompt: str | None, provenance: dict, scored: dict, skipped: dict) -> dict:
-    """One evaluation result (``kind``: flame or clip; ``prompt`` is recorded for FLAME only; ``scored`` and
-    ``skipped``: counts, see the module's docstring)."""
+                    prompt: dict | None, provenance: dict, scored: dict, skipped: dict) -> dict:
+    """One evaluation result (``kind``: flame or clip; ``prompt``: FLAME's, see the module's docstring; ``scored`` and
+    ``skipped``: counts)."""
     return {"dataset": dataset, "model": str(model_dir), "model_kind": kind, "pretrained": kind, "task": task,
             "metrics": metrics, "language": language, "prompt": None if kind == "clip" else prompt,
             "scored": scored, "skipped": skipped, "provenance": provenance}

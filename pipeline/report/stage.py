@@ -1,6 +1,7 @@
 """Report stage: the evaluation results (:mod:`pipeline.io.results`) as ``report.md`` (the models side by side,
 FLAME, its ablations and the CLIP baseline when they were trained; the config's claims checked; a per-language
-table; provenance), one long-format ``results.csv``, a bar chart of the headline metrics and recall@k curves."""
+table; the prompt of every FLAME number; provenance), one long-format ``results.csv``, a bar chart of the headline
+metrics and recall@k curves."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pipeline.io.atomic import write_text
 from pipeline.io.results import load_results, model_name
 from pipeline.report.claims import Claim, check_claims, claims_section
 from pipeline.report.plots import plot_recall_curves, plot_results
-from pipeline.report.tables import language_table, markdown_table, provenance_table
+from pipeline.report.tables import language_table, markdown_table, prompt_table, provenance_table
 
 
 def run(paths: list[Path], out_dir: Path, title: str, claims: Sequence[Claim] = ()) -> Path:
@@ -35,5 +36,5 @@ def run(paths: list[Path], out_dir: Path, title: str, claims: Sequence[Claim] = 
     write_text(f"# {title}\n\nModels:\n{sources}\n\n{claims_section(check_claims(claims, results))}"
                f"{language_table(results)}## All results\n\n"
                f"{markdown_table(results)}\n![results](results.png)\n\n![recall@k](recall_curves.png)\n\n"
-               f"{provenance_table(results)}", report)
+               f"{prompt_table(results)}{provenance_table(results)}", report)
     return report

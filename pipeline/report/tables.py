@@ -53,6 +53,27 @@ def language_table(results: list[dict], metric: str = "image_retrieval_recall@1"
     return "\n".join(lines) + "\n\n"
 
 
+def prompt_table(results: list[dict]) -> str:
+    """Markdown: per benchmark (one row for all its languages), the prompt each FLAME model's texts were embedded
+    with: its name, the trained source whose facets it used and, for several facets, how they were averaged ("" when
+    no result records a prompt)."""
+    cells: dict[str, dict[str, str]] = {}
+    for result in results:
+        prompt = result.get("prompt")
+        if isinstance(prompt, dict):
+            count = len(prompt["facets"])
+            used = f"{prompt['name']}: {prompt['source']} template, " + (
+                f"{count} facets, mean of {prompt['long_mean']} facets" if count > 1 else "1 facet")
+            cells.setdefault(result["dataset"], {})[model_name(result)] = used
+    if not cells:
+        return ""
+    models = list(dict.fromkeys(model for row in cells.values() for model in row))
+    lines = ["## Prompts (FLAME's texts)\n", "| dataset | " + " | ".join(models) + " |",
+             "|---|" + "---|" * len(models)]
+    lines += [f"| {dataset} | " + " | ".join(row.get(m, "–") for m in models) + " |" for dataset, row in cells.items()]
+    return "\n".join(lines) + "\n\n"
+
+
 def provenance_table(results: list[dict]) -> str:
     """Markdown: what produced each model (its ``train_summary.json``, when the model directory is readable) and the
     evaluations (each distinct code and library version, with how many results it made)."""

@@ -12,7 +12,9 @@ def test_report_puts_the_models_side_by_side_with_a_per_language_table(tmp_path)
         for language in ("en", "de"):
             result = {"dataset": "xm3600", "model": f"train/{kind}", "model_kind": kind, "language": language,
                       "task": "zeroshot_retrieval",
-                      "metrics": {"image_retrieval_recall@1": value, "text_retrieval_recall@1": 2 * value}}
+                      "metrics": {"image_retrieval_recall@1": value, "text_retrieval_recall@1": 2 * value},
+                      "prompt": None if kind == "clip" else {"name": "description", "source": "raw",
+                                                             "facets": ["description"], "long_mean": "normalized"}}
             paths.append(tmp_path / f"{kind}-{language}.json")
             paths[-1].write_text(json.dumps(result))
     report = write_report(paths, tmp_path / "rep", "T")
@@ -21,6 +23,8 @@ def test_report_puts_the_models_side_by_side_with_a_per_language_table(tmp_path)
     assert "| xm3600 | de | zeroshot_retrieval | image_retrieval_recall@1 | 25.0 | 12.5 |" in text
     assert "## Per language (image_retrieval_recall@1)" in text and "| xm3600 | de | 25.0 | 12.5 |" in text
     assert "- clip: `train/clip`" in text
+    assert ("## Prompts (FLAME's texts)\n\n| dataset | flame |\n|---|---|\n"
+            "| xm3600 | description: raw template, 1 facet |") in text
     assert (tmp_path / "rep" / "results.png").stat().st_size > 1000
     assert (tmp_path / "rep" / "recall_curves.png").stat().st_size > 1000 and "![recall@k]" in text
     assert "clip,xm3600,de,zeroshot_retrieval,text_retrieval_recall@1,0.25" in \

@@ -172,11 +172,18 @@ def test_every_real_config_and_overlay_plans(tmp_path, config, overlay):
     assert len(embedding_folders(out)) == embeddings
     for setting in expected:
         assert setting in out, setting
-    if overlay == "official.yaml":  # short texts: the release's single raw template
-        mscoco = next(line for line in out.splitlines() if "--name mscoco " in line)
-        assert "--prompt raw" in mscoco
-        urban = next(line for line in out.splitlines() if "--name urban1k " in line)
-        assert "--prompt long" in urban
+    def flags(name: str) -> str:
+        command = next(line for line in out.splitlines() if f"--name {name} " in line)
+        return re.search(r"--prompt \S+ --long-mean \S+", command).group()
+
+    # the prompt policy: long captions the long facets, short texts the description prompt; the release's overlay
+    # scores COCO, Flickr and the compositional sets with the long facets, each mean over the raw facet states
+    release = overlay == "official.yaml"
+    assert flags("urban1k") == f"--prompt long --long-mean {'raw' if release else 'normalized'}"
+    for name in ("mscoco", "flickr30k", "sugar_crepe", "winoground"):
+        assert flags(name) == ("--prompt long --long-mean raw" if release else
+                               "--prompt description --long-mean normalized"), name
+    assert flags("imagenet1k") == flags("xm3600") == "--prompt description --long-mean normalized"
 
 
 def test_tables_6_and_7_in_one_dag_share_their_embeddings(tmp_path):
