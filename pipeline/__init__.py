@@ -15,6 +15,8 @@ Stages talk through files; the imports from one stage into another are these, an
   the embed stage's FacetEmbedder;
 - evaluate -> ``train.model``, ``train.clip_baseline``, ``train.transforms``: the trained models and the
   evaluation image transform;
+- report -> ``evaluate.benchmarks``, ``evaluate.readers``: the retrieval figure re-reads the benchmark's images
+  with the reader that evaluated them, by the index its results record;
 - demo -> ``embed.fda``, ``embed.prompts``, ``train.schedule``: the demo LLM is pre-trained on the facet prompts
   with facet-decoupled attention and the training schedule.
 """

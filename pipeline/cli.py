@@ -124,13 +124,15 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from pipeline.evaluate import stage
     from pipeline.evaluate.benchmarks import Request
+    from pipeline.evaluate.retrieval import Ranking
 
     execution = _execution(args, "evaluate_execution", ("token_budget", "num_workers"))
     benchmark = stage.Benchmark(args.name, args.format, Request(args.data, args.language, tuple(args.subsets)),
                                 args.prompt, args.long_mean)
+    ranking = Ranking(args.rank_queries, args.rank_top) if args.rank_queries else None
     _print(stage.run(args.model_dir, benchmark, args.out, llm=args.llm, device=args.device, dtype=args.dtype,
                      token_budget=execution["token_budget"], num_workers=execution["num_workers"],
-                     cache_dir=args.cache_dir))
+                     cache_dir=args.cache_dir, ranking=ranking))
 
 
 def cmd_vocab_map(args) -> None:
@@ -145,7 +147,7 @@ def cmd_report(args) -> None:
     from pipeline.report.claims import Claim
 
     claims = [Claim(**validate_document("claim", item, f"--claims item {i}")) for i, item in enumerate(args.claims)]
-    path = stage.run(args.results, args.out_dir, args.title, claims)
+    path = stage.run(args.results, args.out_dir, args.title, claims, args.retrieval_figure, args.figure_language)
     print(path.read_text(encoding="utf-8"))
     print(f"report written to {path}")
 
@@ -315,6 +317,11 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--long-mean", default=default("benchmark", "long_mean"), choices=allowed("benchmark", "long_mean"),
                    help="FLAME: average the prompt's facets L2-normalised (normalized) or as they come (raw, the "
                         "released evaluation); CLIP: ignored")
+    p.add_argument("--rank-queries", type=int, default=0, metavar="Q",
+                   help="retrieval: record the top images of the first Q scored texts (the report's retrieval "
+                        "figure); 0: none")
+    p.add_argument("--rank-top", type=int, default=default("retrieval_figure", "top"), metavar="K",
+                   help="with --rank-queries: images recorded per query")
     p.add_argument("--token-budget", type=int, default=None,
                    help="padded tokens per LLM batch (speed only; default from the schema)")
     p.add_argument("--num-workers", type=int, default=None,
@@ -336,7 +343,7 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.set_defaults(func=cmd_vocab_map, inputs=("model_dir", "images"), outputs=("out",))
 
     p = sub.add_parser("report", formatter_class=fmt, help="tabulate evaluation results",
-                       description="Write report.md and results.csv from evaluation JSON files.")
+                       description="Write report.md, results.csv and the figures from evaluation JSON files.")
     p.add_argument("results", type=Path, nargs="+", help="evaluation .json files")
     p.add_argument("--out-dir", type=Path, required=True, help="report directory")
     p.add_argument("--title", default="FLAME evaluation", help="report title")
@@ -344,6 +351,11 @@ def _add_stage_parsers(sub, fmt) -> None:
                    help='claims to check (a JSON/YAML list, inline or a file), e.g. \'[{"claim": "FLAME beats CLIP '
                         'on long captions", "metric": "image_retrieval_recall@1", "benchmarks": ["urban1k"], '
                         '"model": "flame", "baseline": "clip"}]\'')
+    p.add_argument("--retrieval-figure", metavar="BENCHMARK", default=None,
+                   help="draw retrieval.png from the rankings this benchmark's results record (flame evaluate "
+                        "--rank-queries); none if not given")
+    p.add_argument("--figure-language", default=default("retrieval_figure", "language"),
+                   help="with --retrieval-figure: the language of its texts")
     p.set_defaults(func=cmd_report, inputs=("results",), outputs=("out_dir",))
 
 

@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from pipeline.embed.prompts import facet_slots, prompt_words, text_layout
-from pipeline.evaluate.benchmarks import default_prompt
+from pipeline.evaluate.benchmarks import FORMATS, RETRIEVAL, default_prompt
 from pipeline.io import captions, embeddings, model_dir, results
 from pipeline.io.content import user_cache
 from pipeline.io.shards import expand_shards, shard_names
@@ -78,6 +78,9 @@ EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
 # The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
 VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
+# The retrieval figure (report.retrieval_figure, or None): drawn by the report from the rankings its benchmark's
+# evaluate jobs record.
+RETRIEVAL_FIGURE = config.get("report", {}).get("retrieval_figure")
 # Each stage's output format version (its pipeline.io module's VERSION): a rule param, so a release that changes a
 # format reruns the stage that writes it and what follows.
 OUTPUT_FORMATS = {
@@ -160,6 +163,27 @@ def _local_llm_setting(variant, key):
     return llm.get(key) or llm.get("text_config", {}).get(key)
 
 
+def _check_retrieval_figure():
+    """report.retrieval_figure names a retrieval benchmark of evaluate.benchmarks and one of its languages."""
+    if RETRIEVAL_FIGURE is None:
+        return
+    key, name = "config key report.retrieval_figure", RETRIEVAL_FIGURE["benchmark"]
+    benchmarks = config["evaluate"]["benchmarks"]
+    if name not in benchmarks:
+        raise WorkflowError(f"{key}.benchmark: no benchmark {name!r} in evaluate.benchmarks ({', '.join(benchmarks)})")
+    if FORMATS[benchmarks[name]["format"]].task != RETRIEVAL:
+        retrieval = ", ".join(n for n, spec in benchmarks.items() if FORMATS[spec["format"]].task == RETRIEVAL)
+        raise WorkflowError(
+            f"{key}.benchmark: {name!r} (format {benchmarks[name]['format']}) is no retrieval benchmark; "
+            f"those of this run: {retrieval or 'none'}"
+        )
+    if RETRIEVAL_FIGURE["language"] not in benchmarks[name]["languages"]:
+        raise WorkflowError(
+            f"{key}.language: {RETRIEVAL_FIGURE['language']!r} is not one of {name}'s languages "
+            f"({', '.join(benchmarks[name]['languages'])})"
+        )
+
+
 def _check_layer(variant):
     """The variant's embed layer is within the depth of a local LLM (its config.json)."""
     path, layer = Path(variant.embed["llm"]).expanduser(), variant.embed["layer"]
@@ -235,6 +259,7 @@ def _warn_missing_benchmarks():
 
 SHARDS = _train_shards()
 _check_model_names()
+_check_retrieval_figure()
 for _variant in VARIANTS.values():
     _check_text_side(_variant)
     _check_layer(_variant)
@@ -272,6 +297,31 @@ def evaluation_results():
         if model in spec.get("models", MODELS)
         for language in spec["languages"]
     ]
+
+
+def ranking_flags(name, language):
+    """The `flame evaluate` flags that record the rankings of the retrieval figure, for its benchmark and language
+    only ("" for every other job)."""
+    figure = RETRIEVAL_FIGURE
+    if figure is None or (figure["benchmark"], figure["language"]) != (name, language):
+        return ""
+    return f"--rank-queries {figure['queries']} --rank-top {figure['top']}"
+
+
+def report_figure_flags():
+    """The `flame report` flags of the retrieval figure ("" without one)."""
+    if RETRIEVAL_FIGURE is None:
+        return ""
+    name, language = (shlex.quote(RETRIEVAL_FIGURE[key]) for key in ("benchmark", "language"))
+    return f"--retrieval-figure {name} --figure-language {language}"
+
+
+def report_figures():
+    """The report's optional figures, as named outputs of the report rule."""
+    if RETRIEVAL_FIGURE is None:
+        return {}
+    caption = f"top images of {RETRIEVAL_FIGURE['benchmark']} queries"
+    return {"retrieval": report(f"{RESULTS}/report/retrieval.png", category="Results", labels={"what": caption})}
 
 
 def stage_threads(stage):

@@ -29,12 +29,13 @@ rule evaluate:
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
+        rankings=lambda wc: ranking_flags(wc.benchmark, wc.language),
         output_format=OUTPUT_FORMATS["evaluate"],
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
         " --long-mean {params.long_mean}"
-        " --subsets {params.subsets:q}"
+        " --subsets {params.subsets:q} {params.rankings}"
         " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache:q} > {log:q} 2>&1"
@@ -42,8 +43,10 @@ rule evaluate:
 
 rule report:
     input:
-        evaluation_results(),
+        results=evaluation_results(),
+        data=demo_manifest(),  # the retrieval figure re-reads the benchmark's images
     output:
+        **report_figures(),
         report=report(f"{RESULTS}/report/report.md", category="Results", labels={"what": "tables"}),
         table=report(f"{RESULTS}/report/results.csv", category="Results", labels={"what": "CSV"}),
         plot=report(f"{RESULTS}/report/results.png", category="Results", labels={"what": "headline metrics"}),
@@ -58,9 +61,10 @@ rule report:
     params:
         title=f"FLAME evaluation: {config['name']}",
         claims=json.dumps(config.get("report", {}).get("claims", [])),
+        figure=report_figure_flags(),
     shell:
-        'flame report {input:q} --out-dir "$(dirname {output.report:q})" --title {params.title:q}'
-        " --claims {params.claims:q} > {log:q} 2>&1"
+        'flame report {input.results:q} --out-dir "$(dirname {output.report:q})" --title {params.title:q}'
+        " --claims {params.claims:q} {params.figure} > {log:q} 2>&1"
 
 
 if config["evaluate"]["vocabulary_images"]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.evaluate import readers
 from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
 from pipeline.evaluate.linear_probe import evaluate_linear_probe
-from pipeline.evaluate.retrieval import evaluate_retrieval
+from pipeline.evaluate.retrieval import Ranking, evaluate_retrieval, score_retrieval, top_images
 from pipeline.evaluate.zeroshot import evaluate_zeroshot
 
 
@@ -88,12 +88,23 @@ def default_prompt(fmt: str) -> str | None:
     return None if texts is None else DEFAULT_PROMPTS[texts]
 
 
-def evaluate(model, fmt: str, request: Request, prompt: str) -> tuple[str, dict[str, float]]:
-    """``(task, metrics)`` of ``model`` on the benchmark ``request`` reads in format ``fmt``; raises naming the
-    format when it has no texts in the request's language."""
+def evaluate(model, fmt: str, request: Request, prompt: str | None,
+             ranking: Ranking | None = None) -> tuple[str, dict[str, float], list[dict] | None]:
+    """``(task, metrics, rankings)`` of ``model`` on the benchmark ``request`` reads in format ``fmt``; with
+    ``ranking`` (retrieval formats only), ``rankings`` are the top images of its first queries
+    (:func:`~pipeline.evaluate.retrieval.top_images`), else None. Raises naming the format when it has no texts in
+    the request's language, or when rankings are asked of a format that is no retrieval."""
     spec = FORMATS[fmt]
     if request.language != "en" and not spec.multilingual:
         multilingual = ", ".join(name for name, f in FORMATS.items() if f.multilingual)
         raise ValueError(f"--format {fmt}: English texts only (--language {request.language}); multilingual "
                          f"formats: {multilingual}")
-    return spec.task, spec.score(model, spec.read(request), prompt)
+    if ranking is None:
+        return spec.task, spec.score(model, spec.read(request), prompt), None
+    if spec.task != RETRIEVAL:
+        retrieval = ", ".join(name for name, f in FORMATS.items() if f.task == RETRIEVAL)
+        raise ValueError(f"--format {fmt}: rankings (--rank-queries) are recorded for retrieval formats only: "
+                         f"{retrieval}")
+    data = spec.read(request)
+    scored = score_retrieval(model, data, prompt)
+    return spec.task, scored.recall(), top_images(scored, data, ranking)

@@ -109,6 +109,12 @@ class ImageFiles(Dataset):
         return image, index
 
 
+def image_file(images: Dataset, index: int) -> str | None:
+    """The file of image ``index`` of a reader's images: its path for :class:`ImageFiles`, None for the
+    CLIP_benchmark builders' images (known by their index only)."""
+    return str(images.paths[index]) if isinstance(images, ImageFiles) else None
+
+
 class ShardImages(IterableDataset):
     """Webdataset shards streamed in order: ``(PIL RGB image, int(sample.<target_ext>))``, the image None for a
     sample whose image cannot be decoded (logged naming the shard and key)."""

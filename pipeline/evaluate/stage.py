@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.evaluate.benchmarks import Request, default_prompt, evaluate
 from pipeline.evaluate.models import ClipModel, FlameModel, load_model
+from pipeline.evaluate.retrieval import Ranking
 from pipeline.io import results
 from pipeline.io.atomic import atomic_path
 from pipeline.io.provenance import provenance
@@ -31,23 +32,28 @@ class Benchmark:
 
 
 def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None, device: str = "auto",
-        dtype: str = "auto", token_budget: int = 8192, num_workers: int = 0, cache_dir: Path | None = None) -> dict:
+        dtype: str = "auto", token_budget: int = 8192, num_workers: int = 0, cache_dir: Path | None = None,
+        ranking: Ranking | None = None) -> dict:
     """Score the model of ``model_dir`` on ``benchmark`` and write the result to ``out``; returns it. ``llm``
-    overrides the LLM recorded in a FLAME model; ``token_budget``, ``num_workers`` (image decoding) and
+    overrides the LLM recorded in a FLAME model; ``ranking`` (retrieval benchmarks): also record the top images of
+    the first queries, for the report's retrieval figure; ``token_budget``, ``num_workers`` (image decoding) and
     ``cache_dir`` (FLAME's text embeddings) only change speed."""
     model = load_model(model_dir, llm=llm, device=device, dtype=dtype, token_budget=token_budget,
                        cache_dir=cache_dir, num_workers=num_workers, long_mean=benchmark.long_mean)
     has_texts = default_prompt(benchmark.format) is not None
     prompt = (benchmark.prompt or default_prompt(benchmark.format)) if has_texts else None
-    task, metrics = evaluate(model, benchmark.format, benchmark.request, prompt)
+    task, metrics, queries = evaluate(model, benchmark.format, benchmark.request, prompt, ranking)
     kind = "clip" if isinstance(model, ClipModel) else "flame"
     used = model.describe_prompt(prompt) if kind == "flame" and has_texts else None
     inputs = {"format": benchmark.format, "data": str(benchmark.request.data),
               "language": benchmark.request.language, "prompt": prompt, "long_mean": benchmark.long_mean,
-              "subsets": list(benchmark.request.subsets)}
+              "subsets": list(benchmark.request.subsets),
+              "ranking": None if ranking is None else {"queries": ranking.queries, "top": ranking.top}}
+    rankings = None if queries is None else results.rankings_document(benchmark.format, benchmark.request.data,
+                                                                     ranking.top, queries)
     result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,
                                      used, provenance(results.VERSION, as_json(inputs)),
-                                     scored=dict(model.scored), skipped=dict(model.skipped))
+                                     scored=dict(model.scored), skipped=dict(model.skipped), rankings=rankings)
     results.write_result(result, out)
     return result
 

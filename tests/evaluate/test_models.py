@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fixtures.benchmarks import jpeg, write_classification
+from fixtures.benchmarks import jpeg, write_classification, write_urban1k
 from pipeline.cli import main
 
 
@@ -212,17 +212,6 @@ def test_an_llm_is_identified_by_its_files_content_or_its_hub_commit(tmp_path, t
     assert llm_identity("org/model", hub) == "hub:org/model@0123abc"
     with pytest.raises(ValueError, match="neither a local directory nor a hub model with a known commit"):
         llm_identity("org/model", types.SimpleNamespace(config=types.SimpleNamespace()))
-def _urban1k(root, captions: dict[int, str], unreadable=(), missing=()):
-    """An Urban-1k folder: image ``i`` with caption ``captions[i]``; images in ``unreadable`` are not JPEGs, those in
-    ``missing`` have only their caption file."""
-    (root / "image").mkdir(parents=True)
-    (root / "caption").mkdir()
-    for i, caption in captions.items():
-        (root / "caption" / f"{i}.txt").write_text(caption + "\n")
-        if i not in missing:
-            (root / "image" / f"{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg" if i in unreadable else
-                                                      jpeg((40 * i, 0, 0)))
-    return root
 
 
 def _flame_model_dir(out, llm_dir, max_caption_tokens: int):
@@ -263,7 +252,7 @@ def test_flame_evaluation_cuts_texts_as_the_embed_stage_cut_captions_and_counts_
     _flame_model_dir(tmp_path / "m", tmp_path / "llm", 6)
     templates = text_layout("paper")
     texts = ["A green hexagon with stripes rests in the fog at night.", "A red star."]
-    root = _urban1k(tmp_path / "u", dict(enumerate(texts)))
+    root = write_urban1k(tmp_path / "u", dict(enumerate(texts)))
     result = stage.run(tmp_path / "m", stage.Benchmark("u", "urban1k", Request(root)), tmp_path / "r.json",
                        device="cpu")
     assert result["scored"] == {"images": 2, "texts": 2, "texts_truncated": 1} and result["skipped"] == {}
@@ -292,7 +281,7 @@ def test_unreadable_and_missing_benchmark_images_are_skipped_and_counted(tmp_pat
         return json.loads(out.read_text())
 
     captions = {i: f"a square of shade {i}" for i in range(6)} | {0: "a very long caption " * 30}
-    root = _urban1k(tmp_path / "u", captions, unreadable=(4,), missing=(5,))
+    root = write_urban1k(tmp_path / "u", captions, unreadable=(4,), missing=(5,))
     result = evaluate("urban1k", root)
     assert result["scored"] == {"images": 4, "texts": 4, "texts_truncated": 1}  # CLIP's 77-token context
     assert result["skipped"] == {"unreadable_image": 1, "missing_image": 1, "text_of_skipped_image": 2}
@@ -325,3 +314,62 @@ def test_unreadable_and_missing_benchmark_images_are_skipped_and_counted(tmp_pat
     result = evaluate("sugar_crepe", root, "--subsets", "swap_att")
     assert result["scored"]["texts"] == 4 and result["scored"]["images"] == 2  # image 1's two captions left out
     assert result["skipped"] == {"unreadable_image": 1, "text_of_skipped_image": 2}
+
+
+PALETTE = [(0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (128, 128, 128), (255, 128, 0), (90, 40, 160)]
+
+
+def test_recorded_rankings_are_the_top_images_by_file_and_the_figure_draws_those_files(tmp_path, capsys):
+    """Image 1 unreadable, image 3 listed without a file: the rankings of the first 3 scored texts are the top 3
+    of the score matrix computed here from the readable files, each image named by the reader's index and its file
+    (not its feature row); a text whose image is unreadable is no query. The report's figure draws, in each cell,
+    the file ranked there, framed green where it is the query's own image, red elsewhere. Rankings of a format
+    that is no retrieval are refused."""
+    from pathlib import Path
+
+    from pipeline.evaluate.models import load_model
+    from pipeline.report.retrieval_figure import RIGHT, WRONG, Grid
+
+    model = _tiny_clip(tmp_path / "clip")
+    captions = {i: f"a square of colour number {i} " * (i + 1) for i in range(7)}
+    root = write_urban1k(tmp_path / "u", captions, unreadable=(1,), missing=(3,), color=PALETTE.__getitem__)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--model-dir", str(model), "--name", "u", "--format", "urban1k", "--data", str(root),
+                 "--out", str(out), "--device", "cpu", "--rank-queries", "3", "--rank-top", "3"]) == 0
+    rankings = json.loads(out.read_text())["rankings"]
+    assert (rankings["format"], rankings["data"], rankings["top"]) == ("urban1k", str(root), 3)
+
+    stems = [0, 1, 2, 4, 5, 6]  # the reader's images (3 has no file); 1 is unreadable
+    readable = [0, 2, 4, 5, 6]
+    clip = load_model(model, device="cpu")
+    scores = clip.encode_text([captions[s] for s in readable[:3]]) @ clip.encode_image(
+        [Image.open(root / "image" / f"{s}.jpg") for s in readable]).T  # [3 queries, 5 images]
+    assert [q["text"] for q in rankings["queries"]] == [0, 2, 3]  # the reader's text indices: 1 left out
+    for query, stem, row in zip(rankings["queries"], readable[:3], scores, strict=True):
+        assert query["caption"] == captions[stem].strip()
+        assert (query["image"], query["file"]) == (stems.index(stem), str(root / "image" / f"{stem}.jpg"))
+        best = [readable[column] for column in row.argsort(descending=True)[:3].tolist()]
+        assert query["top"] == [stems.index(s) for s in best]
+        assert query["top_files"] == [str(root / "image" / f"{s}.jpg") for s in best]
+        assert query["rank"] == int((row >= row[readable.index(stem)]).sum())
+
+    assert main(["report", str(out), "--out-dir", str(tmp_path / "rep"), "--retrieval-figure", "u"]) == 0
+    figure = Image.open(tmp_path / "rep" / "retrieval.png").convert("RGB")
+    grid = Grid(models=1, queries=3, top=3)
+    assert figure.size == grid.size
+    frames = []
+    for q, query in enumerate(rankings["queries"]):
+        for rank, file in enumerate(query["top_files"]):
+            x0, y0, x1, y1 = grid.frame_box(q, 0, rank)
+            colour = PALETTE[int(Path(file).stem)]
+            assert max(abs(a - b) for a, b in zip(figure.getpixel(((x0 + x1) // 2, (y0 + y1) // 2)), colour)) < 16
+            frames.append(figure.getpixel((x0 + 1, y0 + 1)) == (RIGHT if file == query["file"] else WRONG))
+    assert all(frames) and len(frames) == 9
+    assert "![retrieval examples](retrieval.png)" in (tmp_path / "rep" / "report.md").read_text()
+
+    write_classification(tmp_path / "zs", 4, side=16)
+    assert main(["evaluate", "--model-dir", str(model), "--name", "zs", "--format", "wds_classification", "--data",
+                 str(tmp_path / "zs"), "--out", str(tmp_path / "zs.json"), "--device", "cpu",
+                 "--rank-queries", "2"]) == 1
+    assert "--format wds_classification: rankings (--rank-queries) are recorded for retrieval formats only" in \
+        capsys.readouterr().err

@@ -69,3 +69,61 @@ def test_report_checks_the_claims_per_model_directory(tmp_path, capsys):
     claims_file.write_text(json.dumps([{"claim": "x", "metric": "acc1", "benchmarks": ["z"], "model": "flame"}]))
     assert main(["report", *map(str, paths), "--out-dir", str(tmp_path / "rep"), "--claims", str(claims_file)]) == 1
     assert "--claims item 0: key (top level): 'baseline' is a required property" in capsys.readouterr().err
+
+
+def _ranked_result(root, model, queries, top_of):
+    """A retrieval result of ``model`` on the Urban-1k folder ``root`` recording, per query text t (own image t),
+    the images ``top_of[t]`` (reader indices = stems here)."""
+    files = [str(root / "image" / f"{i}.jpg") for i in range(4)]
+    ranked = [{"text": t, "caption": f"query {t} " * 40, "image": t, "file": files[t],
+               "rank": top_of[t].index(t) + 1 if t in top_of[t] else 4, "top": top_of[t],
+               "top_files": [files[i] for i in top_of[t]]} for t in queries]
+    return {"dataset": "u", "model": f"train/{model}", "model_kind": "flame", "language": "en",
+            "task": "zeroshot_retrieval", "metrics": {"image_retrieval_recall@1": 0.5},
+            "rankings": {"format": "urban1k", "data": str(root), "top": 3, "queries": ranked}}
+
+
+def test_retrieval_figure_has_a_row_per_model_and_query_and_frames_the_own_image_green(tmp_path):
+    """Two models, two queries, three images each: the grid's size, the frames (own image green, others red), the
+    images drawn re-read from the benchmark; a benchmark changed since (another file at a recorded index) and a
+    benchmark without rankings are refused."""
+    import pytest
+    from PIL import Image, ImageFont
+
+    from fixtures.benchmarks import write_urban1k
+    from pipeline.report.retrieval_figure import FONT_SIZE, GAP, QUERY_LINES, RIGHT, WRONG, Grid, wrap
+
+    colours = [(0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255)]
+    root = write_urban1k(tmp_path / "u", {i: f"caption {i}" for i in range(4)}, color=colours.__getitem__)
+    tops = {"flame": {0: [0, 1, 2], 1: [3, 2, 0]}, "clip": {0: [2, 3, 0], 1: [1, 0, 3]}}
+    paths = []
+    for model, top_of in tops.items():
+        paths.append(tmp_path / f"{model}.json")
+        paths[-1].write_text(json.dumps(_ranked_result(root, model, [0, 1], top_of)))
+    report = write_report(paths, tmp_path / "rep", "T", retrieval_figure="u")
+    assert "## Retrieval examples (u, en)" in report.read_text()
+    figure = Image.open(tmp_path / "rep" / "retrieval.png").convert("RGB")
+    grid = Grid(models=2, queries=2, top=3)
+    assert figure.size == grid.size
+    assert Grid(2, 2, 4).size[0] - grid.size[0] == grid.cell + GAP  # one column per image
+    assert Grid(3, 2, 3).size[1] - grid.size[1] == 2 * (grid.cell + GAP)  # one row per model in each query
+    for m, top_of in enumerate(tops.values()):
+        for q, top in top_of.items():
+            for rank, image in enumerate(top):
+                x0, y0, x1, y1 = grid.frame_box(q, m, rank)
+                assert figure.getpixel((x0, y1)) == (RIGHT if image == q else WRONG)
+                inside = figure.getpixel(((x0 + x1) // 2, (y0 + y1) // 2))
+                assert max(abs(a - b) for a, b in zip(inside, colours[image])) < 16
+
+    font = ImageFont.load_default(size=FONT_SIZE)
+    lines = wrap("word " * 500, font, 300)
+    assert len(lines) == QUERY_LINES and lines[-1].endswith(" …") and all(font.getlength(x) <= 300 for x in lines)
+    assert wrap("a short query", font, 300) == ["a short query"]
+
+    moved = json.loads(paths[0].read_text())
+    moved["rankings"]["queries"][0]["top_files"][1] = str(root / "image" / "9.jpg")
+    paths[0].write_text(json.dumps(moved))
+    with pytest.raises(ValueError, match=r"image 1 of .* is .*1\.jpg now, .*9\.jpg when it was evaluated"):
+        write_report(paths, tmp_path / "rep", "T", retrieval_figure="u")
+    with pytest.raises(ValueError, match="no result of benchmark 'xm3600' \\(en\\) records rankings"):
+        write_report(paths, tmp_path / "rep", "T", retrieval_figure="xm3600")

@@ -15,6 +15,7 @@ CROSS_STAGE = {
     ("evaluate", "pipeline.embed.prompts"), ("evaluate", "pipeline.embed.fda"),
     ("evaluate", "pipeline.train.model"), ("evaluate", "pipeline.train.clip_baseline"),
     ("evaluate", "pipeline.train.transforms"),
+    ("report", "pipeline.evaluate.benchmarks"), ("report", "pipeline.evaluate.readers"),
     ("demo", "pipeline.embed.fda"), ("demo", "pipeline.embed.prompts"), ("demo", "pipeline.train.schedule"),
 }
 

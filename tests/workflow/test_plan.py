@@ -309,7 +309,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     html = tmp_path / "report.html"
     snakemake("--directory", str(tmp_path), "--configfile", str(cfg), "--report", str(html))
     assert html.stat().st_size > 10000 and "recall_curves.png" in html.read_text(errors="ignore")
-    assert "vocabulary.png" in html.read_text(errors="ignore")
+    assert "vocabulary.png" in html.read_text(errors="ignore") and "retrieval.png" in html.read_text(errors="ignore")
 
     def plan(**sections):
         changed = write_config(tmp_path / "changed.yaml", **{**yaml.safe_load(cfg.read_text()), **sections})
@@ -335,6 +335,10 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {
         "train": 1, "evaluate": evaluations("clip"), "report": 1, "all": 1}
     assert plan(report={"claims": base["report"]["claims"][:1]}) == {"report": 1, "all": 1}
+    # the retrieval figure's rankings are recorded by its benchmark's evaluations: those rerun, no other
+    figure = base["report"]["retrieval_figure"]
+    assert plan(report={"retrieval_figure": {**figure, "queries": 2}}) == {
+        "evaluate": 3, "report": 1, "all": 1}
     assert plan(ablations={"flame_single": {"train": {"facets": ["main_category"]}}}) == {
         "train": 1, "evaluate": evaluations("flame_single"), "report": 1, "all": 1}
     # a variant with its own embedding settings embeds every shard once more, beside the others' embeddings
@@ -446,6 +450,13 @@ def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
     proc = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "config key report.claims[0].baseline: no model 'clpi'" in out
+    config["report"]["claims"][0]["baseline"] = "clip"
+    config["report"]["retrieval_figure"]["benchmark"] = "zeroshot"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and ("config key report.retrieval_figure.benchmark: 'zeroshot' (format "
+                                     "wds_classification) is no retrieval benchmark") in out
 
     llm = tmp_path / "llm"
     llm.mkdir()
