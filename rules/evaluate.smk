@@ -26,13 +26,14 @@ rule evaluate:
         path=lambda wc: benchmark(wc.benchmark)["path"],
         prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
+        probe=lambda wc: linear_probe_flags(wc.benchmark),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
         output_format=OUTPUT_FORMATS["evaluate"],
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
-        " --subsets {params.subsets:q}"
+        " --subsets {params.subsets:q}{params.probe}"
         " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache:q} > {log:q} 2>&1"

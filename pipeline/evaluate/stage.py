@@ -4,10 +4,10 @@ vocabulary-mapping figure of a FLAME model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import Request, evaluate
+from pipeline.evaluate.benchmarks import PROBE, Request, evaluate
 from pipeline.evaluate.models import ClipModel, FlameModel, load_model
 from pipeline.io import results
 from pipeline.io.atomic import atomic_path
@@ -39,6 +39,8 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
     inputs = {"format": benchmark.format, "data": str(benchmark.request.data),
               "language": benchmark.request.language, "prompt": benchmark.prompt,
               "subsets": list(benchmark.request.subsets)}
+    if task == PROBE:
+        inputs["linear_probe"] = asdict(benchmark.request.probe)
     result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,
                                      benchmark.prompt, provenance(results.VERSION, as_json(inputs)),
                                      scored=dict(model.scored), skipped=dict(model.skipped))
