@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from pipeline.io.paths import check_outputs
-from pipeline.settings import allowed, check_layer, default, read_document, schema_node, validate_document
+from pipeline.settings import allowed, check_layer, default, properties, read_document, schema_node, validate_document
 
 SETTINGS_HELP = ("the {stage} settings: inline JSON/YAML or a .yaml/.json file, keys as in a config's `{section}:` "
                  "section (see pipeline/schema.yaml: $defs/{definition}); missing keys take the schema's defaults.")
@@ -53,6 +53,13 @@ def _execution(args, definition: str, flags: tuple[str, ...]) -> dict:
     """The speed-only flags that were given, validated against ``$defs/<definition>`` (defaults from the schema)."""
     given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     return validate_document(definition, given, "flags " + ", ".join("--" + n.replace("_", "-") for n in flags))
+
+
+def _probe_settings(args) -> dict:
+    """The linear probe's flags (``--probe-<key>``, defaults from the schema) validated against
+    ``$defs/linear_probe``."""
+    given = {key: getattr(args, "probe_" + key) for key in properties(schema_node("linear_probe"))}
+    return validate_document("linear_probe", given, "flags --probe-*")
 
 
 def _print(document) -> None:
@@ -124,10 +131,12 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from pipeline.evaluate import stage
     from pipeline.evaluate.benchmarks import Request
+    from pipeline.evaluate.linear_probe import ProbeSettings
     from pipeline.evaluate.retrieval import Ranking
 
     execution = _execution(args, "evaluate_execution", ("token_budget", "num_workers"))
-    benchmark = stage.Benchmark(args.name, args.format, Request(args.data, args.language, tuple(args.subsets)),
+    probe = ProbeSettings(**_probe_settings(args))
+    benchmark = stage.Benchmark(args.name, args.format, Request(args.data, args.language, tuple(args.subsets), probe),
                                 args.prompt, args.long_mean)
     ranking = Ranking(args.rank_queries, args.rank_top) if args.rank_queries else None
     _print(stage.run(args.model_dir, benchmark, args.out, llm=args.llm, device=args.device, dtype=args.dtype,
@@ -326,6 +335,9 @@ def _add_stage_parsers(sub, fmt) -> None:
                    help="padded tokens per LLM batch (speed only; default from the schema)")
     p.add_argument("--num-workers", type=int, default=None,
                    help="DataLoader workers decoding the images (speed only; default from the schema)")
+    for key, node in properties(schema_node("linear_probe")).items():
+        p.add_argument("--probe-" + key.replace("_", "-"), type=float if node["type"] == "number" else int,
+                       default=node["default"], help="wds_linear_probe: " + node["description"])
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="FLAME: cache of text embeddings (one file per LLM, revision, layer, template and text list); "
                         "none if not given")

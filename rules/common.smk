@@ -288,6 +288,15 @@ def benchmark(name):
     return {**spec, "prompt": spec.get("prompt") or default_prompt(spec["format"]) or "description"}
 
 
+def linear_probe_flags(name):
+    """`flame evaluate`'s --probe-* flags for benchmark ``name``: its `linear_probe` settings for the format
+    wds_linear_probe, none for the others (so a probe setting reruns the probes only)."""
+    spec = benchmark(name)
+    if spec["format"] != "wds_linear_probe":
+        return ""
+    return "".join(f" --probe-{key.replace('_', '-')} {value}" for key, value in spec["linear_probe"].items())
+
+
 def evaluation_results():
     """Every evaluation JSON of the run: per model, benchmark and language."""
     return [

@@ -27,6 +27,7 @@ rule evaluate:
         prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
         long_mean=lambda wc: benchmark(wc.benchmark)["long_mean"],
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
+        probe=lambda wc: linear_probe_flags(wc.benchmark),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
         rankings=lambda wc: ranking_flags(wc.benchmark, wc.language),
@@ -35,7 +36,7 @@ rule evaluate:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
         " --long-mean {params.long_mean}"
-        " --subsets {params.subsets:q} {params.rankings}"
+        " --subsets {params.subsets:q}{params.probe} {params.rankings}"
         " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache:q} > {log:q} 2>&1"

@@ -12,18 +12,20 @@ from pathlib import Path
 
 from pipeline.evaluate import readers
 from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
-from pipeline.evaluate.linear_probe import evaluate_linear_probe
+from pipeline.evaluate.linear_probe import ProbeSettings, evaluate_linear_probe
 from pipeline.evaluate.retrieval import Ranking, evaluate_retrieval, score_retrieval, top_images
 from pipeline.evaluate.zeroshot import evaluate_zeroshot
 
 
 @dataclass(frozen=True)
 class Request:
-    """What one evaluation job reads: the benchmark's root directory, the texts' language, SugarCrepe's subsets."""
+    """What one evaluation job reads: the benchmark's root directory, the texts' language, SugarCrepe's subsets,
+    the linear probe's settings."""
 
     data: Path
     language: str = "en"
     subsets: tuple[str, ...] = readers.SUGAR_CREPE_SUBSETS
+    probe: ProbeSettings = ProbeSettings()
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,17 @@ def _flickr(name: str) -> Callable[[Request], object]:
     return lambda request: readers.read_flickr(request.data, name=name)
 
 
-def _probe(model, probe: readers.LinearProbeSet, prompt: str) -> dict[str, float]:
-    return evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames))
+def _linear_probe(request: Request) -> tuple[readers.LinearProbeSet, ProbeSettings]:
+    return readers.read_wds_linear_probe(request.data), request.probe
+
+
+def _probe(model, read: tuple[readers.LinearProbeSet, ProbeSettings], prompt: str) -> dict[str, float]:
+    probe, settings = read
+    return evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames), settings)
 
 
 RETRIEVAL, CLASSIFICATION, SELECTION = "zeroshot_retrieval", "zeroshot_classification", "image_caption_selection"
+PROBE = "linear_probe"
 LONG, SHORT = "long", "short"
 #: FLAME's prompt for a benchmark that names none, by the kind of its texts.
 DEFAULT_PROMPTS = {LONG: "long", SHORT: "description"}
@@ -76,7 +84,7 @@ FORMATS: dict[str, Format] = {
     "wds_classification": Format(CLASSIFICATION, _english(readers.read_wds_classification), evaluate_zeroshot, SHORT),
     "sugar_crepe": Format(SELECTION, _sugar_crepe, evaluate_sugar_crepe, SHORT),
     "winoground": Format(SELECTION, _english(readers.read_winoground), evaluate_winoground, SHORT),
-    "wds_linear_probe": Format("linear_probe", _english(readers.read_wds_linear_probe), _probe, None),
+    "wds_linear_probe": Format(PROBE, _linear_probe, _probe, None),
     "wds_imagenet_multilingual": Format(CLASSIFICATION, _per_language(readers.read_wds_multilingual),
                                         evaluate_zeroshot, SHORT, multilingual=True),
 }

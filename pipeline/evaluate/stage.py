@@ -4,10 +4,10 @@ vocabulary-mapping figure of a FLAME model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import Request, default_prompt, evaluate
+from pipeline.evaluate.benchmarks import PROBE, Request, default_prompt, evaluate
 from pipeline.evaluate.models import ClipModel, FlameModel, load_model
 from pipeline.evaluate.retrieval import Ranking
 from pipeline.io import results
@@ -49,6 +49,8 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
               "language": benchmark.request.language, "prompt": prompt, "long_mean": benchmark.long_mean,
               "subsets": list(benchmark.request.subsets),
               "ranking": None if ranking is None else {"queries": ranking.queries, "top": ranking.top}}
+    if task == PROBE:
+        inputs["linear_probe"] = asdict(benchmark.request.probe)
     rankings = None if queries is None else results.rankings_document(benchmark.format, benchmark.request.data,
                                                                      ranking.top, queries)
     result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,

@@ -9,7 +9,8 @@ from pipeline.io.results import model_name
 from pipeline.report.tables import side_by_side
 
 #: The headline metrics drawn in the bar chart (every metric is in the tables).
-PLOTTED_METRICS = ("image_retrieval_recall@1", "text_retrieval_recall@1", "acc1", "acc")  # acc: compositionality
+PLOTTED_METRICS = ("image_retrieval_recall@1", "text_retrieval_recall@1", "acc1", "lp_acc1",
+                   "acc")  # acc: compositionality
 
 
 def plot_results(results: list[dict], path: Path) -> None:

@@ -57,14 +57,18 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    # 2 models x (34 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5)
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 150, "report": 1,
+    # 2 models x (36 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5)
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 154, "report": 1,
                                  "vocabulary_map": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):
         line = next(line for line in out.splitlines() if marker in line)
         return shlex.split(re.split(r"OMP_NUM_THREADS=\d+ ", line)[1].split(" > ")[0])
 
+    probe = command_args("--name cars_probe ")  # a probe's settings reach it, and only a probe
+    assert [probe[probe.index(flag) + 1] for flag in ("--probe-lr", "--probe-epochs", "--probe-val-proportion")] == [
+        "0.1", "10", "0.2"]
+    assert "--probe-lr" not in command_args("--name urban1k ")
     args, clip_args = command_args(" train --shards "), command_args(" train-clip --shards ")
     for launched in (args, clip_args):
         assert launched[:4] == ["accelerate", "launch", "--multi_gpu", "--num_processes"] and launched[4] == "8"
@@ -349,6 +353,11 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
                        "all": 1}
     assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == flame_text_side
     assert plan(embed={**base["embed"], "layer": 2}) == flame_text_side
+    # a linear-probe setting re-evaluates the probe only
+    benchmarks = base["evaluate"]["benchmarks"]
+    probe = {**benchmarks, "linear_probe": {**benchmarks["linear_probe"], "linear_probe": {"epochs": 5}}}
+    assert plan(evaluate={**base["evaluate"], "benchmarks": probe}) == {
+        "evaluate": len(benchmarks["linear_probe"]["models"]), "report": 1, "all": 1}
     # a shard whose content changed: its own caption and embed jobs, then everything trained on all shards (a touch
     # alone is not a change: Snakemake compares the checksums it recorded of inputs under 1 MB)
     shard = tmp_path / "data" / "demo" / "train" / "shard-00001.tar"
