@@ -21,9 +21,11 @@ from pipeline.settings import (
     as_json,
     check_layer,
     clip_settings,
+    default,
     load_yaml,
     stage_settings,
     validate_config,
+    validate_document,
 )
 from pipeline.variants import flame_variants
 
@@ -75,8 +77,9 @@ MODELS = [*VARIANTS] + (["clip"] if "clip_baseline" in config else [])
 EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values()}
 # Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
-# The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
+# The vocabulary-mapping figure, made when evaluate.vocabulary_images names images, and its cells' size in patches.
 VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
+VOCABULARY_POOL = config["evaluate"].get("vocabulary_pool", default("vocabulary_pool"))
 # Each stage's output format version (its pipeline.io module's VERSION): a rule param, so a release that changes a
 # format reruns the stage that writes it and what follows.
 OUTPUT_FORMATS = {
@@ -147,6 +150,20 @@ def _check_model_names():
     for key, model in named:
         if model not in MODELS:
             raise WorkflowError(f"config key {key}: no model {model!r} in this run (models: {', '.join(MODELS)})")
+
+
+# The benchmark format whose scorer is the frozen LLM of a FLAME model.
+FEWSHOT_FORMAT = "fewshot_miniimagenet"
+
+
+def _check_fewshot_models():
+    """A few-shot benchmark names its models, FLAME ones only: the CLIP baseline has no LLM to read and answer."""
+    for name, spec in config["evaluate"]["benchmarks"].items():
+        if spec["format"] == FEWSHOT_FORMAT and "clip" in spec.get("models", MODELS):
+            raise WorkflowError(
+                f"config key evaluate.benchmarks.{name}.models: {FEWSHOT_FORMAT} is answered by the frozen LLM of a "
+                f"FLAME model and the CLIP baseline has none; list the FLAME models only (of {', '.join(VARIANTS)})"
+            )
 
 
 def _local_llm_setting(variant, key):
@@ -234,6 +251,7 @@ def _warn_missing_benchmarks():
 
 SHARDS = _train_shards()
 _check_model_names()
+_check_fewshot_models()
 for _variant in VARIANTS.values():
     _check_text_side(_variant)
     _check_layer(_variant)
@@ -258,6 +276,17 @@ def demo_manifest():
 def benchmark(name):
     """The config of evaluation benchmark ``name``."""
     return config["evaluate"]["benchmarks"][name]
+
+
+def fewshot_settings(name):
+    """The few-shot settings of benchmark ``name`` as canonical JSON, completed with the schema's defaults; ``{}``
+    for the other formats, which ignore them."""
+    spec = benchmark(name)
+    if spec["format"] != FEWSHOT_FORMAT:
+        return "{}"
+    return as_json(
+        validate_document("fewshot_settings", spec.get("fewshot", {}), f"config key evaluate.benchmarks.{name}.fewshot")
+    )
 
 
 def evaluation_results():

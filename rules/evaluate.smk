@@ -26,13 +26,14 @@ rule evaluate:
         path=lambda wc: benchmark(wc.benchmark)["path"],
         prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
+        fewshot=lambda wc: fewshot_settings(wc.benchmark),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
         output_format=OUTPUT_FORMATS["evaluate"],
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
-        " --subsets {params.subsets:q}"
+        " --subsets {params.subsets:q} --fewshot {params.fewshot:q}"
         " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache:q} > {log:q} 2>&1"
@@ -80,7 +81,8 @@ if config["evaluate"]["vocabulary_images"]:
             **stage_resources("evaluate"),
         params:
             images=config["evaluate"]["vocabulary_images"],
+            pool=VOCABULARY_POOL,
             dtype=config["evaluate"]["dtype"],
         shell:
             "OMP_NUM_THREADS={threads} flame vocab-map --model-dir {input.model:q} --images {params.images:q}"
-            " --out {output:q} --dtype {params.dtype} > {log:q} 2>&1"
+            " --pool {params.pool} --out {output:q} --dtype {params.dtype} > {log:q} 2>&1"

@@ -4,11 +4,12 @@ CLIP_benchmark task it is, how it is read (:mod:`~pipeline.evaluate.readers`) an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.evaluate import readers
 from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
+from pipeline.evaluate.fewshot import FewShotBenchmark, FewShotSettings, evaluate_fewshot
 from pipeline.evaluate.linear_probe import evaluate_linear_probe
 from pipeline.evaluate.retrieval import evaluate_retrieval
 from pipeline.evaluate.zeroshot import evaluate_zeroshot
@@ -16,11 +17,13 @@ from pipeline.evaluate.zeroshot import evaluate_zeroshot
 
 @dataclass(frozen=True)
 class Request:
-    """What one evaluation job reads: the benchmark's root directory, the texts' language, SugarCrepe's subsets."""
+    """What one evaluation job reads: the benchmark's root directory, the texts' language, SugarCrepe's subsets,
+    the few-shot settings document (``$defs/fewshot_settings``; keys left out take their defaults)."""
 
     data: Path
     language: str = "en"
     subsets: tuple[str, ...] = readers.SUGAR_CREPE_SUBSETS
+    fewshot: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ def _flickr(name: str) -> Callable[[Request], object]:
     return lambda request: readers.read_flickr(request.data, name=name)
 
 
+def _fewshot(request: Request) -> FewShotBenchmark:
+    return FewShotBenchmark(readers.read_fewshot_miniimagenet(request.data),
+                            FewShotSettings.from_document(request.fewshot))
+
+
 def _probe(model, probe: readers.LinearProbeSet, prompt: str) -> dict[str, float]:
     return evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames))
 
@@ -71,6 +79,7 @@ FORMATS: dict[str, Format] = {
     "wds_linear_probe": Format("linear_probe", _english(readers.read_wds_linear_probe), _probe),
     "wds_imagenet_multilingual": Format(CLASSIFICATION, _per_language(readers.read_wds_multilingual),
                                         evaluate_zeroshot, multilingual=True),
+    "fewshot_miniimagenet": Format("fewshot_classification", _fewshot, evaluate_fewshot),
 }
 
 

@@ -38,7 +38,7 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
     kind = "clip" if isinstance(model, ClipModel) else "flame"
     inputs = {"format": benchmark.format, "data": str(benchmark.request.data),
               "language": benchmark.request.language, "prompt": benchmark.prompt,
-              "subsets": list(benchmark.request.subsets)}
+              "subsets": list(benchmark.request.subsets), "fewshot": benchmark.request.fewshot}
     result = results.result_document(benchmark.name, model_dir, kind, task, metrics, benchmark.request.language,
                                      benchmark.prompt, provenance(results.VERSION, as_json(inputs)),
                                      scored=dict(model.scored), skipped=dict(model.skipped))
@@ -46,10 +46,10 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
     return result
 
 
-def vocabulary_map(model_dir: Path, images: list[Path], out: Path, llm: str | None = None, device: str = "auto",
-                   dtype: str = "auto") -> None:
-    """Write the vocabulary-mapping figure (:mod:`~pipeline.evaluate.vocabulary`) of a FLAME model for ``images``
-    to the PNG ``out``."""
+def vocabulary_map(model_dir: Path, images: list[Path], out: Path, pool: int, llm: str | None = None,
+                   device: str = "auto", dtype: str = "auto") -> None:
+    """Write the vocabulary-mapping figure (:mod:`~pipeline.evaluate.vocabulary`) of a FLAME model for ``images``,
+    their patch grid average-pooled in cells of ``pool`` x ``pool`` patches, to the PNG ``out``."""
     from PIL import Image
 
     from pipeline.evaluate.vocabulary import vocabulary_figure
@@ -63,6 +63,6 @@ def vocabulary_map(model_dir: Path, images: list[Path], out: Path, llm: str | No
             raise FileNotFoundError(f"{path}: image not found")
         with Image.open(path) as image:
             loaded.append(image.convert("RGB"))
-    figure = vocabulary_figure(model.vision, model.llm, model.tokenizer, loaded)
+    figure = vocabulary_figure(model.vision, model.llm, model.tokenizer, loaded, pool, model.text_key["layer"])
     with atomic_path(out) as tmp:
         figure.save(tmp, format="PNG")

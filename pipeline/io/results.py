@@ -2,9 +2,9 @@
 CLIP_benchmark's format (``dataset``, ``model``, ``pretrained``, ``task``, ``metrics``) plus ``model_kind``
 (flame or clip), ``language``, ``prompt`` (FLAME: the caption source whose template embedded the texts; None for
 CLIP), ``scored`` (images and texts scored, and how many texts were cut: FLAME at the model's max_caption_tokens,
-CLIP at its context length), ``skipped`` (by reason: ``unreadable_image``, ``missing_image`` listed by the benchmark
-without a file, ``text_of_skipped_image``; empty when nothing was skipped), the evaluation ``inputs`` and
-``provenance``."""
+CLIP at its context length; few-shot: the episodes and queries answered), ``skipped`` (by reason:
+``unreadable_image``, ``missing_image`` listed by the benchmark without a file, ``text_of_skipped_image``; empty
+when nothing was skipped), the evaluation ``inputs`` and ``provenance``."""
 
 from __future__ import annotations
 
