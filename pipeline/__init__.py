@@ -12,7 +12,8 @@ Stages talk through files; the imports from one stage into another are these, an
 
 - train -> ``embed.prompts``: the facet slots of the embeddings' templates (one loss slot per facet);
 - evaluate -> ``embed.prompts``, ``embed.fda``: FLAME's texts are embedded with the model's own templates by
-  the embed stage's FacetEmbedder;
+  the embed stage's FacetEmbedder, and the few-shot scorer runs a prompt once and its answers on its KV cache
+  (``fda_forward``);
 - evaluate -> ``train.model``, ``train.clip_baseline``, ``train.transforms``: the trained models and the
   evaluation image transform;
 - report -> ``evaluate.benchmarks``, ``evaluate.readers``: the retrieval figure re-reads the benchmark's images

@@ -5,7 +5,7 @@
     flame train ...            vision tower + projector against the facet embeddings
     flame train-clip ...       the open_clip CLIP baseline on the same shards' captions
     flame evaluate ...         one benchmark -> CLIP_benchmark-style JSON
-    flame vocab-map ...        the LLM word nearest to each image patch, drawn over the images (PNG)
+    flame vocab-map ...        the LLM's next-token word of each pooled image region, drawn over the images
     flame report ...           Markdown + CSV table of evaluation JSONs
     flame import-official ...  the released checkpoint as a model directory
 
@@ -136,7 +136,9 @@ def cmd_evaluate(args) -> None:
 
     execution = _execution(args, "evaluate_execution", ("token_budget", "num_workers"))
     probe = ProbeSettings(**_probe_settings(args))
-    benchmark = stage.Benchmark(args.name, args.format, Request(args.data, args.language, tuple(args.subsets), probe),
+    fewshot = validate_document("fewshot_settings", args.fewshot, "--fewshot")
+    benchmark = stage.Benchmark(args.name, args.format,
+                                Request(args.data, args.language, tuple(args.subsets), probe, fewshot),
                                 args.prompt, args.long_mean)
     ranking = Ranking(args.rank_queries, args.rank_top) if args.rank_queries else None
     _print(stage.run(args.model_dir, benchmark, args.out, llm=args.llm, device=args.device, dtype=args.dtype,
@@ -147,7 +149,8 @@ def cmd_evaluate(args) -> None:
 def cmd_vocab_map(args) -> None:
     from pipeline.evaluate import stage
 
-    stage.vocabulary_map(args.model_dir, args.images, args.out, llm=args.llm, device=args.device, dtype=args.dtype)
+    stage.vocabulary_map(args.model_dir, args.images, args.out, args.pool, llm=args.llm, device=args.device,
+                         dtype=args.dtype)
     print(f"vocabulary map of {len(args.images)} images written to {args.out}")
 
 
@@ -305,8 +308,9 @@ def _add_stage_parsers(sub, fmt) -> None:
     p = sub.add_parser("evaluate", formatter_class=fmt, help="score a model on one benchmark",
                        description="Zero-shot retrieval (long captions: urban1k, sharegpt4v, dci, docci; short: "
                                    "mscoco_captions, flickr30k, flickr8k, karpathy; multilingual: xm3600 formats), "
-                                   "compositionality (sugar_crepe, winoground), a linear probe (wds_linear_probe) or "
-                                   "zero-shot classification (CLIP_benchmark webdataset format); writes "
+                                   "compositionality (sugar_crepe, winoground), a linear probe (wds_linear_probe), "
+                                   "zero-shot classification (CLIP_benchmark webdataset format) or few-shot image "
+                                   "comprehension by the frozen LLM (fewshot_miniimagenet, FLAME only); writes "
                                    "CLIP_benchmark-style JSON.")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="model directory from `flame train` (FLAME) or `flame train-clip` (CLIP)")
@@ -316,6 +320,10 @@ def _add_stage_parsers(sub, fmt) -> None:
     p.add_argument("--out", type=Path, required=True, help="result .json")
     p.add_argument("--subsets", type=lambda text: text.split(","), default=default("benchmark", "subsets"),
                    help="sugar_crepe: comma-separated subsets")
+    p.add_argument("--fewshot", type=_document(dict), default={}, metavar="JSON|FILE",
+                   help="fewshot_miniimagenet: its settings (inline JSON/YAML or a file; keys of "
+                        "$defs/fewshot_settings in pipeline/schema.yaml: ways, settings, episodes, queries, seed, "
+                        "words_per_image, pool; missing keys take the schema's defaults)")
     p.add_argument("--language", default="en",
                    help="the texts' language (multilingual formats: xm3600, wds_imagenet_multilingual; the others "
                         "are English only)")
@@ -344,13 +352,16 @@ def _add_stage_parsers(sub, fmt) -> None:
     _llm_flags(p)
     p.set_defaults(func=cmd_evaluate, inputs=("model_dir", "data"), outputs=("out",))
 
-    p = sub.add_parser("vocab-map", formatter_class=fmt, help="draw the LLM word of every image patch",
-                       description="Project each patch token of a FLAME model into the LLM's hidden space and write "
-                                   "the vocabulary word whose output embedding is nearest (cosine) over the image, "
-                                   "on the patch grid (the paper's Fig. C1); the images side by side in one PNG.")
+    p = sub.add_parser("vocab-map", formatter_class=fmt, help="draw the LLM word of every pooled image region",
+                       description="Project each patch token of a FLAME model into the LLM's hidden space, average-"
+                                   "pool the patch grid, and write over the image the token of the LLM's highest "
+                                   "next-token logit for each cell (final norm, then lm_head; the paper's Fig. C1); "
+                                   "the images side by side in one PNG.")
     p.add_argument("--model-dir", type=Path, required=True, help="model directory from `flame train`")
     p.add_argument("--images", type=Path, nargs="+", required=True, help="image files")
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--pool", type=int, default=default("vocabulary_pool"),
+                   help="cells of POOL x POOL patches (the config's evaluate.vocabulary_pool)")
     _llm_flags(p)
     p.set_defaults(func=cmd_vocab_map, inputs=("model_dir", "images"), outputs=("out",))
 

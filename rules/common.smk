@@ -22,9 +22,11 @@ from pipeline.settings import (
     as_json,
     check_layer,
     clip_settings,
+    default,
     load_yaml,
     stage_settings,
     validate_config,
+    validate_document,
 )
 from pipeline.variants import flame_variants
 
@@ -76,11 +78,12 @@ MODELS = [*VARIANTS] + (["clip"] if "clip_baseline" in config else [])
 EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values()}
 # Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.
 TRAIN_COMMANDS = {"flame": ("train", "--embeddings"), "clip": ("train-clip", "--captions")}
-# The vocabulary-mapping figure, made when evaluate.vocabulary_images names images.
+# The vocabulary-mapping figure, made when evaluate.vocabulary_images names images, and its cells' size in patches.
 VOCABULARY_MAP = f"{RESULTS}/report/vocabulary.png"
 # The retrieval figure (report.retrieval_figure, or None): drawn by the report from the rankings its benchmark's
 # evaluate jobs record.
 RETRIEVAL_FIGURE = config.get("report", {}).get("retrieval_figure")
+VOCABULARY_POOL = config["evaluate"].get("vocabulary_pool", default("vocabulary_pool"))
 # Each stage's output format version (its pipeline.io module's VERSION): a rule param, so a release that changes a
 # format reruns the stage that writes it and what follows.
 OUTPUT_FORMATS = {
@@ -151,6 +154,20 @@ def _check_model_names():
     for key, model in named:
         if model not in MODELS:
             raise WorkflowError(f"config key {key}: no model {model!r} in this run (models: {', '.join(MODELS)})")
+
+
+# The benchmark format whose scorer is the frozen LLM of a FLAME model.
+FEWSHOT_FORMAT = "fewshot_miniimagenet"
+
+
+def _check_fewshot_models():
+    """A few-shot benchmark names its models, FLAME ones only: the CLIP baseline has no LLM to read and answer."""
+    for name, spec in config["evaluate"]["benchmarks"].items():
+        if spec["format"] == FEWSHOT_FORMAT and "clip" in spec.get("models", MODELS):
+            raise WorkflowError(
+                f"config key evaluate.benchmarks.{name}.models: {FEWSHOT_FORMAT} is answered by the frozen LLM of a "
+                f"FLAME model and the CLIP baseline has none; list the FLAME models only (of {', '.join(VARIANTS)})"
+            )
 
 
 def _local_llm_setting(variant, key):
@@ -260,6 +277,7 @@ def _warn_missing_benchmarks():
 SHARDS = _train_shards()
 _check_model_names()
 _check_retrieval_figure()
+_check_fewshot_models()
 for _variant in VARIANTS.values():
     _check_text_side(_variant)
     _check_layer(_variant)
@@ -295,6 +313,17 @@ def linear_probe_flags(name):
     if spec["format"] != "wds_linear_probe":
         return ""
     return "".join(f" --probe-{key.replace('_', '-')} {value}" for key, value in spec["linear_probe"].items())
+
+
+def fewshot_settings(name):
+    """The few-shot settings of benchmark ``name`` as canonical JSON, completed with the schema's defaults; ``{}``
+    for the other formats, which ignore them."""
+    spec = benchmark(name)
+    if spec["format"] != FEWSHOT_FORMAT:
+        return "{}"
+    return as_json(
+        validate_document("fewshot_settings", spec.get("fewshot", {}), f"config key evaluate.benchmarks.{name}.fewshot")
+    )
 
 
 def evaluation_results():

@@ -28,6 +28,7 @@ rule evaluate:
         long_mean=lambda wc: benchmark(wc.benchmark)["long_mean"],
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
         probe=lambda wc: linear_probe_flags(wc.benchmark),
+        fewshot=lambda wc: fewshot_settings(wc.benchmark),
         dtype=config["evaluate"]["dtype"],
         cache=f"{STATE}/text_cache",
         rankings=lambda wc: ranking_flags(wc.benchmark, wc.language),
@@ -36,7 +37,7 @@ rule evaluate:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
         " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
         " --long-mean {params.long_mean}"
-        " --subsets {params.subsets:q}{params.probe} {params.rankings}"
+        " --subsets {params.subsets:q}{params.probe} {params.rankings} --fewshot {params.fewshot:q}"
         " --out {output:q} --dtype {params.dtype}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache:q} > {log:q} 2>&1"
@@ -87,7 +88,8 @@ if config["evaluate"]["vocabulary_images"]:
             **stage_resources("evaluate"),
         params:
             images=config["evaluate"]["vocabulary_images"],
+            pool=VOCABULARY_POOL,
             dtype=config["evaluate"]["dtype"],
         shell:
             "OMP_NUM_THREADS={threads} flame vocab-map --model-dir {input.model:q} --images {params.images:q}"
-            " --out {output:q} --dtype {params.dtype} > {log:q} 2>&1"
+            " --pool {params.pool} --out {output:q} --dtype {params.dtype} > {log:q} 2>&1"

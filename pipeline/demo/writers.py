@@ -44,6 +44,10 @@
     [...], "caption/tokenized/lowercase": [...]}}`` for every language in
     ``LANGUAGES``, two short captions per language; the tokenized variants
     are the captions with words and punctuation separated by spaces.
+``eval/mini-imagenet/``
+    MiniImageNet's layout for few-shot image comprehension: ``images/{label}{j:08d}.jpg``, ``test.csv`` (header
+    ``filename,label``) and ``classnames.json`` (``{label: shape}``): ``FEWSHOT_PER_CLASS`` held-out scenes per
+    shape class, labelled ``d00000000``, ``d00000001``, ... in the shapes' order (synset-like ids).
 ``corpus.txt``
     Every caption of the training samples (alt-texts, long and short captions in
     all languages), one per line, for training a tokenizer (``flame tiny-llm``,
@@ -97,6 +101,7 @@ SHORT_PER_SAMPLE = 2
 COCO_CAPTIONS_PER_IMAGE = 5
 XM3600_CAPTIONS_PER_LANGUAGE = 2
 ZEROSHOT_SHARD_SIZE = 256
+FEWSHOT_PER_CLASS = 6  # images per class in eval/mini-imagenet: 3 shots + 1 query, and a choice among them
 LINEAR_PROBE_TRAIN_FACTOR = 2  # train samples per test sample in eval/zeroshot (the linear probe's train split)
 ZEROSHOT_TEMPLATES = (
     "a photo of a {c}.",
@@ -386,6 +391,22 @@ def _write_zeroshot(root: Path, seed: int, count: int, image_size: int) -> int:
     return count
 
 
+def _write_fewshot(root: Path, seed: int, image_size: int) -> int:
+    """MiniImageNet-style few-shot set: ``FEWSHOT_PER_CLASS`` scenes of each shape class; returns the image count."""
+    (root / "images").mkdir(parents=True)
+    labels = {shape: f"d{k:08d}" for k, shape in enumerate(SHAPES)}
+    rows = ["filename,label\n"]
+    for i in range(FEWSHOT_PER_CLASS * len(SHAPES)):
+        scene, _ = _eval_scene(seed, "mini-imagenet", i, SHAPES[i % len(SHAPES)])
+        label = labels[class_name(scene)]
+        filename = f"{label}{i // len(SHAPES):08d}.jpg"
+        (root / "images" / filename).write_bytes(_jpeg(render(scene, image_size)))
+        rows.append(f"{filename},{label}\n")
+    (root / "test.csv").write_text("".join(rows), encoding="utf-8")
+    (root / "classnames.json").write_bytes(_json_bytes({label: shape for shape, label in labels.items()}))
+    return len(rows) - 1
+
+
 def xm3600_tokenized(caption: str) -> str:
     """The caption with words and punctuation marks separated by single spaces."""
     return " ".join(re.findall(r"\w+|[^\w\s]", caption))
@@ -473,6 +494,7 @@ def write_demo_data(
         "winoground": out / "eval" / "winoground",
         "zeroshot": out / "eval" / "zeroshot",
         "xm3600": out / "eval" / "xm3600",
+        "mini-imagenet": out / "eval" / "mini-imagenet",
         "corpus": out / "corpus.txt",
         "manifest": out / "MANIFEST.json",
     }
@@ -491,6 +513,7 @@ def write_demo_data(
         "zeroshot_classes": len(SHAPES),
         "xm3600": _write_xm3600(paths["xm3600"], seed, eval_size, image_size),
         "xm3600_languages": len(LANGUAGES),
+        "mini-imagenet": _write_fewshot(paths["mini-imagenet"], seed, image_size),
     }
     counts["corpus_lines"] = _write_corpus(paths["corpus"], corpus)
     files = _file_list(out)

@@ -7,11 +7,12 @@ prompt alone (``description``), as the paper scores them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.evaluate import readers
 from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
+from pipeline.evaluate.fewshot import FewShotBenchmark, FewShotSettings, evaluate_fewshot
 from pipeline.evaluate.linear_probe import ProbeSettings, evaluate_linear_probe
 from pipeline.evaluate.retrieval import Ranking, evaluate_retrieval, score_retrieval, top_images
 from pipeline.evaluate.zeroshot import evaluate_zeroshot
@@ -20,12 +21,14 @@ from pipeline.evaluate.zeroshot import evaluate_zeroshot
 @dataclass(frozen=True)
 class Request:
     """What one evaluation job reads: the benchmark's root directory, the texts' language, SugarCrepe's subsets,
-    the linear probe's settings."""
+    the linear probe's settings, the few-shot settings document (``$defs/fewshot_settings``; keys left out take
+    their defaults)."""
 
     data: Path
     language: str = "en"
     subsets: tuple[str, ...] = readers.SUGAR_CREPE_SUBSETS
     probe: ProbeSettings = ProbeSettings()
+    fewshot: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ def _probe(model, read: tuple[readers.LinearProbeSet, ProbeSettings], prompt: st
     return evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames), settings)
 
 
+def _fewshot(request: Request) -> FewShotBenchmark:
+    return FewShotBenchmark(readers.read_fewshot_miniimagenet(request.data),
+                            FewShotSettings.from_document(request.fewshot))
+
+
 RETRIEVAL, CLASSIFICATION, SELECTION = "zeroshot_retrieval", "zeroshot_classification", "image_caption_selection"
 PROBE = "linear_probe"
 LONG, SHORT = "long", "short"
@@ -87,6 +95,7 @@ FORMATS: dict[str, Format] = {
     "wds_linear_probe": Format(PROBE, _linear_probe, _probe, None),
     "wds_imagenet_multilingual": Format(CLASSIFICATION, _per_language(readers.read_wds_multilingual),
                                         evaluate_zeroshot, SHORT, multilingual=True),
+    "fewshot_miniimagenet": Format("fewshot_classification", _fewshot, evaluate_fewshot, None),
 }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,25 +79,32 @@ class EvalModel:
     def image_features(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    @torch.inference_mode()
-    def encode_images(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        """A dataset of ``(PIL image or None, int target)`` -> ``(features [N, D] float32 L2-normalised, targets
-        [N])`` of its readable images (an unreadable one, None, is left out and counted).
+    def image_batches(self, dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A dataset of ``(PIL image or None, int target)`` -> batches ``(images [B, 3, S, S] on the device, targets
+        [B])`` of its readable images, ``eval_transform``ed; an unreadable one (None) is left out and counted, the
+        readable ones are counted as scored.
 
-        With ``num_workers`` > 1, items are dealt round-robin to the workers and come back interleaved: features
-        and targets stay paired, not in dataset order (retrieval targets are indices, so they restore it)."""
+        With ``num_workers`` > 1, items are dealt round-robin to the workers and come back interleaved: images and
+        targets stay paired, not in dataset order (retrieval targets are indices, so they restore it)."""
         loader = DataLoader(_Transformed(dataset, self.image_size), batch_size=self.batch_size,
                             num_workers=self.num_workers, collate_fn=_collate_readable)
-        features, targets = [], []
         for images, target, unreadable in loader:
             if unreadable:
                 self.skipped["unreadable_image"] += unreadable
             if images is not None:
-                features.append(F.normalize(self.image_features(images.to(self.device)).float(), dim=-1).cpu())
-                targets.append(torch.as_tensor(target))
+                self.scored["images"] += len(images)
+                yield images.to(self.device), torch.as_tensor(target)
+
+    @torch.inference_mode()
+    def encode_images(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """A dataset of ``(PIL image or None, int target)`` -> ``(features [N, D] float32 L2-normalised, targets
+        [N])`` of its readable images (:meth:`image_batches`)."""
+        features, targets = [], []
+        for images, target in self.image_batches(dataset):
+            features.append(F.normalize(self.image_features(images).float(), dim=-1).cpu())
+            targets.append(target)
         if not features:
             raise ValueError("the benchmark has no readable images")
-        self.scored["images"] += sum(len(f) for f in features)
         return torch.cat(features), torch.cat(targets)
 
     def encode_indexed(self, dataset) -> tuple[torch.Tensor, dict[int, int]]:

@@ -33,6 +33,10 @@ texts (small) and a torch ``Dataset`` of ``(PIL image, target)`` that the model 
 - ``karpathy``: a Karpathy-split file, ``dataset_coco.json``, ``dataset_flickr30k.json`` or ``dataset_flickr8k.json``
   (``images[].filepath/filename/split/sentences[].raw``; the Flickr files have no ``filepath``: images lie in the
   root), for data kept in that form; the same images and captions as the builders' files.
+- ``fewshot_miniimagenet``: the common MiniImageNet release (Ravi & Larochelle's split): ``images/<filename>`` and
+  ``test.csv`` (header ``filename,label``, the label an ImageNet synset id such as ``n01930112``); the class names
+  from ``classnames.json`` beside it (``{label: name}``) when there is one, else CLIP_benchmark's English ImageNet-1k
+  names looked up by synset (its ``all_imagenet_wordnet_ids`` order). Every listed image must exist.
 - ``wds_classification``: CLIP_benchmark's webdataset layout: ``classnames.txt``,
   ``zeroshot_classification_templates.txt``, ``{split}/nshards.txt`` and ``{split}/{i}.tar`` with an image and a
   ``.cls`` (class index) per sample, streamed shard by shard.
@@ -45,6 +49,7 @@ decoded is logged naming it and read as None: the model leaves it out and counts
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import re
 import sys
@@ -84,6 +89,9 @@ LAYOUTS = {
                 "image files under images[].filepath/filename",
     "wds_classification": "classnames.txt, zeroshot_classification_templates.txt, <split>/nshards.txt and "
                           "<split>/0.tar ... (CLIP_benchmark's webdataset layout)",
+    "fewshot_miniimagenet": "images/<filename> and test.csv (header filename,label; label: the ImageNet synset id, "
+                            "e.g. n01930112), optionally classnames.json ({label: class name}; without it the "
+                            "labels must be ImageNet synsets, named by CLIP_benchmark's English ImageNet names)",
 }
 
 
@@ -466,3 +474,47 @@ def read_wds_linear_probe(root: Path) -> LinearProbeSet:
     """A CLIP_benchmark webdataset set with ``train`` and ``test`` splits."""
     classes = read_wds_classification(root, "test")
     return LinearProbeSet(read_wds_split(root, "train"), classes.images, classes.classnames)
+
+
+@dataclass
+class FewShotSet:
+    """Labelled images for few-shot episodes: ``images`` yields ``(image, index)``, ``labels[index]`` is the image's
+    class label, ``classnames[label]`` the class's name (distinct names)."""
+
+    images: Dataset
+    labels: list[str]
+    classnames: dict[str, str]
+
+
+def _imagenet_names() -> dict[str, str]:
+    """ImageNet synset id -> CLIP_benchmark's English class name."""
+    from clip_benchmark.datasets.builder import all_imagenet_wordnet_ids
+
+    names, _ = clip_benchmark_names("imagenet1k", "en")
+    return dict(zip(all_imagenet_wordnet_ids, names, strict=True))
+
+
+def read_fewshot_miniimagenet(root: Path) -> FewShotSet:
+    """MiniImageNet's test split: every row of ``test.csv`` with its image under ``images/`` and its class name."""
+    layout = "fewshot_miniimagenet"
+    spec = _require(root / "test.csv", "the test split", layout)
+    with spec.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not {"filename", "label"} <= set(reader.fieldnames or ()):
+            raise ValueError(f"{spec}: header {reader.fieldnames}, expected filename,label; expected layout: "
+                             f"{LAYOUTS[layout]}")
+        rows = [(row["filename"].strip(), row["label"].strip()) for row in reader]
+    if not rows:
+        raise ValueError(f"{spec}: no images")
+    names_file = root / "classnames.json"
+    names = json.loads(names_file.read_text(encoding="utf-8")) if names_file.is_file() else _imagenet_names()
+    where = str(names_file) if names_file.is_file() else "CLIP_benchmark's ImageNet synsets (no classnames.json)"
+    unnamed = sorted({label for _, label in rows} - set(names))
+    if unnamed:
+        raise ValueError(f"{spec}: labels {unnamed[:5]} have no class name in {where}; expected layout: "
+                         f"{LAYOUTS[layout]}")
+    classnames = {label: str(names[label]).strip() for label in dict.fromkeys(label for _, label in rows)}
+    if len(set(classnames.values())) != len(classnames):
+        raise ValueError(f"{where}: two classes of {spec} share a name, so an answer could not tell them apart")
+    paths = [_require(root / "images" / filename, f"an image of {spec.name}", layout) for filename, _ in rows]
+    return FewShotSet(ImageFiles(paths), [label for _, label in rows], classnames)

@@ -47,7 +47,7 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
     used = model.describe_prompt(prompt) if kind == "flame" and has_texts else None
     inputs = {"format": benchmark.format, "data": str(benchmark.request.data),
               "language": benchmark.request.language, "prompt": prompt, "long_mean": benchmark.long_mean,
-              "subsets": list(benchmark.request.subsets),
+              "subsets": list(benchmark.request.subsets), "fewshot": benchmark.request.fewshot,
               "ranking": None if ranking is None else {"queries": ranking.queries, "top": ranking.top}}
     if task == PROBE:
         inputs["linear_probe"] = asdict(benchmark.request.probe)
@@ -60,10 +60,10 @@ def run(model_dir: Path, benchmark: Benchmark, out: Path, llm: str | None = None
     return result
 
 
-def vocabulary_map(model_dir: Path, images: list[Path], out: Path, llm: str | None = None, device: str = "auto",
-                   dtype: str = "auto") -> None:
-    """Write the vocabulary-mapping figure (:mod:`~pipeline.evaluate.vocabulary`) of a FLAME model for ``images``
-    to the PNG ``out``."""
+def vocabulary_map(model_dir: Path, images: list[Path], out: Path, pool: int, llm: str | None = None,
+                   device: str = "auto", dtype: str = "auto") -> None:
+    """Write the vocabulary-mapping figure (:mod:`~pipeline.evaluate.vocabulary`) of a FLAME model for ``images``,
+    their patch grid average-pooled in cells of ``pool`` x ``pool`` patches, to the PNG ``out``."""
     from PIL import Image
 
     from pipeline.evaluate.vocabulary import vocabulary_figure
@@ -77,6 +77,6 @@ def vocabulary_map(model_dir: Path, images: list[Path], out: Path, llm: str | No
             raise FileNotFoundError(f"{path}: image not found")
         with Image.open(path) as image:
             loaded.append(image.convert("RGB"))
-    figure = vocabulary_figure(model.vision, model.llm, model.tokenizer, loaded)
+    figure = vocabulary_figure(model.vision, model.llm, model.tokenizer, loaded, pool, model.text_key["layer"])
     with atomic_path(out) as tmp:
         figure.save(tmp, format="PNG")

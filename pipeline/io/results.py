@@ -3,10 +3,10 @@ CLIP_benchmark's format (``dataset``, ``model``, ``pretrained``, ``task``, ``met
 (flame or clip), ``language``, ``prompt`` (FLAME: what embedded the texts: ``name`` as configured, the
 ``source`` whose trained template it is, its ``facets`` and ``long_mean``, the facet average; None for CLIP and for
 a benchmark without texts), ``scored`` (images and texts scored, and how many texts were cut: FLAME at the model's
-max_caption_tokens, CLIP at its context length), ``skipped`` (by reason: ``unreadable_image``, ``missing_image``
-listed by the benchmark without a file, ``text_of_skipped_image``; empty when nothing was skipped), ``rankings``
-(None unless the job was asked for them: see :func:`rankings_document`) and ``provenance`` (with the hash of the
-evaluation's inputs).
+max_caption_tokens, CLIP at its context length; few-shot: the episodes and queries answered), ``skipped`` (by
+reason: ``unreadable_image``, ``missing_image`` listed by the benchmark without a file, ``text_of_skipped_image``;
+empty when nothing was skipped), ``rankings`` (None unless the job was asked for them: see
+:func:`rankings_document`) and ``provenance`` (with the hash of the evaluation's inputs).
 
 ``rankings`` (retrieval only, for the report's retrieval figure): ``format`` and ``data`` (the benchmark's format
 and root, to re-read its images with the evaluate stage's reader), ``top`` (images per query) and ``queries``, the

@@ -27,7 +27,7 @@ from pipeline.demo.captions import (
     translate_short,
 )
 from pipeline.demo.scenes import ATMOSPHERES, PATTERNS, SHAPES, SIZES, Scene, SceneObject, render, sample_scene
-from pipeline.demo.writers import write_demo_data
+from pipeline.demo.writers import FEWSHOT_PER_CLASS, write_demo_data
 
 ARGS = {"seed": 7, "train_shards": 2, "samples_per_shard": 5, "eval_size": 13, "image_size": 32}
 TINY_ARGS = {"seed": 1, "train_shards": 1, "samples_per_shard": 2, "eval_size": 2, "image_size": 16}
@@ -217,6 +217,17 @@ def test_xm3600_layout(demo: Path) -> None:
         assert all(not set(entry[lang]["caption"]) & set(entry["en"]["caption"]) for lang in TRANSLATED)
 
 
+def test_mini_imagenet_layout_holds_every_shape_class_with_its_name(demo: Path) -> None:
+    from pipeline.evaluate.readers import read_fewshot_miniimagenet
+
+    data = read_fewshot_miniimagenet(demo / "eval" / "mini-imagenet")
+    assert sorted(data.classnames.values()) == sorted(SHAPES)
+    assert Counter(data.labels) == {label: FEWSHOT_PER_CLASS for label in data.classnames}
+    assert all(image.size == (ARGS["image_size"],) * 2 for image, _ in data.images)
+    rows = (demo / "eval" / "mini-imagenet" / "test.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert all(re.fullmatch(r"(d\d{8})\d{8}\.jpg,\1", row) for row in rows)  # MiniImageNet's file names
+
+
 def test_corpus_holds_the_training_captions_and_no_evaluation_caption(demo: Path) -> None:
     lines = (demo / "corpus.txt").read_text(encoding="utf-8").splitlines()
     assert all(line.strip() for line in lines)
@@ -322,8 +333,9 @@ def test_eval_images_are_held_out_from_training(demo: Path) -> None:
         _, members = tar_members(shard)
         train_images |= {data for name, data in members.items() if name.endswith(".jpg")}
     eval_images = {p.read_bytes() for p in (demo / "eval").rglob("*.jpg")}
-    # urban1k, sharegpt4v, dci, docci, coco, xm3600 and 5 SugarCrepe subsets (Winoground's are PNG): all distinct
-    assert len(eval_images) == 11 * ARGS["eval_size"]
+    # urban1k, sharegpt4v, dci, docci, coco, xm3600, 5 SugarCrepe subsets (Winoground's are PNG) and the few-shot
+    # set's per class: all distinct
+    assert len(eval_images) == 11 * ARGS["eval_size"] + FEWSHOT_PER_CLASS * len(SHAPES)
     assert not train_images & eval_images
 
 

@@ -7,18 +7,8 @@ import torch
 from PIL import Image
 
 from fixtures.benchmarks import jpeg, write_classification, write_urban1k
+from fixtures.training import tiny_clip
 from pipeline.cli import main
-
-
-def _tiny_clip(out):
-    from fixtures.training import TINY_VISION
-    from pipeline.io.model_dir import save_model
-    from pipeline.train.clip_baseline import build_clip, clip_config
-
-    text = {"width": 16, "heads": 2, "layers": 1, "context_length": 77}
-    torch.manual_seed(0)
-    save_model(build_clip(TINY_VISION, 16, text), clip_config(TINY_VISION, 16, text, {"sources": ["raw"]}), out)
-    return out
 
 
 def test_zero_shot_streams_images_so_peak_memory_stays_flat(tmp_path):
@@ -26,7 +16,7 @@ def test_zero_shot_streams_images_so_peak_memory_stays_flat(tmp_path):
     import sys
     from pathlib import Path
 
-    model = _tiny_clip(tmp_path / "clip")
+    model = tiny_clip(tmp_path / "clip")
     peaks = {}
     for count in (200, 2000):  # 2000 decoded 256-px images would hold 375 MiB
         write_classification(tmp_path / f"zs{count}", count)
@@ -66,7 +56,7 @@ def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
     import sys
 
 
-    model = _tiny_clip(tmp_path / "clip")
+    model = tiny_clip(tmp_path / "clip")
     root = tmp_path / "u"
     (root / "image").mkdir(parents=True)
     (root / "caption").mkdir()
@@ -87,32 +77,83 @@ def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
     assert float(row["image_retrieval_recall@1"]) == result["metrics"]["image_retrieval_recall@1"]
 
 
-@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
-def test_vocabulary_map_names_the_word_whose_output_embedding_each_patch_projects_to(tiny_llm, tokenizer, tmp_path):
+def _next_token_choice(vision, llm, pixels, pool, normed, k=1):
+    """The reference: each pooled cell's k highest logits, computed by hand from the module weights (the mean of
+    the cell's patches, RMSNorm's formula with the final norm's weight and eps, the lm_head matrix)."""
+    from pipeline.train.model import patch_tokens
+
+    side = vision.vision_config["image_size"] // vision.vision_config["patch_size"]
+    tokens = vision.projector(patch_tokens(vision.tower, pixels))  # [B, side * side, D], row-major
+    def cell(r, c):  # [B, D]: the mean of the cell's pool x pool patches
+        return torch.stack([tokens[:, (pool * r + i) * side + pool * c + j]
+                            for i in range(pool) for j in range(pool)]).mean(0)
+
+    cells = torch.stack([torch.stack([cell(r, c) for c in range(side // pool)], dim=1)
+                         for r in range(side // pool)], dim=1)  # [B, rows, cols, D]
+    if normed:
+        weight, eps = llm.model.norm.weight, llm.config.rms_norm_eps
+        cells = weight * cells / torch.sqrt(cells.pow(2).mean(-1, keepdim=True) + eps)
+    logits = cells @ llm.lm_head.weight.T
+    return logits.topk(k, dim=-1).indices
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral", "qwen2"], indirect=True)
+def test_vocabulary_map_takes_the_llm_next_token_argmax_of_each_pooled_cell(tiny_llm):
+    """The token of every cell is argmax(lm_head(norm(h))) computed by hand, h the mean of its 2 x 2 patches (or the
+    patch itself without pooling); ``layer -1`` (the normed state already) skips the norm."""
+    import copy
+
     from fixtures.training import TINY_VISION
-    from pipeline.evaluate.vocabulary import draw_words, patch_words
+    from pipeline.evaluate.vocabulary import cell_token_ids
     from pipeline.train.model import FlameVisionModel
 
-    vision = FlameVisionModel(TINY_VISION, 64).eval()  # 32 px, patch 8: a 4 x 4 grid
-    vocabulary = tiny_llm.get_output_embeddings().weight.detach()
-    words = [tokenizer.decode([i]).strip() for i in range(vocabulary.shape[0])]
-    chosen = [i for i, w in enumerate(words) if w.isalpha() and len(w) > 2 and words.index(w) == i][:16]
-    assert len(chosen) == 16
+    torch.manual_seed(0)
+    llm = copy.deepcopy(tiny_llm)
+    with torch.no_grad():  # a norm weight of ones would leave the argmax unchanged: make the norm matter
+        llm.model.norm.weight.copy_(torch.rand(llm.config.hidden_size) * 2 + 0.05)
+    vision = FlameVisionModel(TINY_VISION, llm.config.hidden_size).eval()  # 32 px, patch 8: a 4 x 4 grid
+    pixels = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        for pool in (1, 2):
+            for layer, normed in ((2, True), (-1, False)):
+                expected = _next_token_choice(vision, llm, pixels, pool, normed, k=3)
+                found = cell_token_ids(vision, llm, pixels, pool, layer, k=3)
+                assert found.shape == (3, 4 // pool, 4 // pool, 3)
+                assert torch.equal(found, expected), (pool, layer)
+        assert not torch.equal(_next_token_choice(vision, llm, pixels, 1, True),
+                               _next_token_choice(vision, llm, pixels, 1, False))  # the norm changes words
 
-    class Fixed(torch.nn.Module):  # patch t projects to 3 x the output embedding of word chosen[t]
-        def forward(self, tokens):
-            return 3 * vocabulary[chosen].unsqueeze(0).expand(tokens.shape[0], -1, -1)
 
-    vision.projector = Fixed()
-    grid = patch_words(vision, tiny_llm, tokenizer, Image.new("RGB", (50, 50), (10, 200, 30)))
-    assert grid == [[words[chosen[4 * r + c]] for c in range(4)] for r in range(4)]
-    drawn = draw_words(Image.new("RGB", (50, 50)), grid)
-    assert drawn.size == (4 * 64, 4 * 64)
+def test_pooling_a_grid_it_does_not_divide_averages_what_each_edge_cell_covers():
+    from pipeline.evaluate.vocabulary import pool_grid
+
+    tokens = torch.arange(5 * 5, dtype=torch.float32).reshape(1, 25, 1)  # patch (r, c) holds 5 r + c
+    pooled = pool_grid(tokens, side=5, pool=2)[0, ..., 0]
+    assert pooled.shape == (3, 3)
+    assert pooled[0, 0] == (0 + 1 + 5 + 6) / 4 and pooled[0, 2] == (4 + 9) / 2 and pooled[2, 2] == 24
+    assert pooled[2, 0] == (20 + 21) / 2
+
+
+def test_the_final_norm_is_found_through_get_decoder_or_refused_naming_the_model(tiny_llm):
+    from pipeline.evaluate.vocabulary import final_norm
+
+    assert final_norm(tiny_llm) is tiny_llm.get_decoder().norm
+    with pytest.raises(TypeError, match="Linear: no final norm at get_decoder"):
+        final_norm(torch.nn.Linear(2, 2))
+
+
+def test_the_figure_draws_each_cell_word_over_its_cell(tokenizer):
+    from pipeline.evaluate.vocabulary import cell_words, draw_words
+
+    grid = cell_words(tokenizer, torch.tensor([[5, 6], [7, 8]]))
+    assert grid == [[tokenizer.decode([i]).strip() or repr(tokenizer.decode([i])) for i in row]
+                    for row in ((5, 6), (7, 8))]
+    assert draw_words(Image.new("RGB", (50, 50)), grid).size == (2 * 64, 2 * 64)
 
 
 def test_vocabulary_map_of_a_clip_model_is_refused(tmp_path, capsys):
 
-    model = _tiny_clip(tmp_path / "clip")
+    model = tiny_clip(tmp_path / "clip")
     (tmp_path / "a.jpg").write_bytes(jpeg((1, 2, 3)))
     assert main(["vocab-map", "--model-dir", str(model), "--images", str(tmp_path / "a.jpg"), "--out",
                  str(tmp_path / "v.png"), "--device", "cpu"]) == 1
@@ -272,7 +313,7 @@ def test_flame_evaluation_cuts_texts_as_the_embed_stage_cut_captions_and_counts_
 def test_unreadable_and_missing_benchmark_images_are_skipped_and_counted(tmp_path):
     """One bad image costs that image (and its texts), not the benchmark; the result counts what was scored and
     what was skipped, by reason."""
-    model = _tiny_clip(tmp_path / "clip")
+    model = tiny_clip(tmp_path / "clip")
 
     def evaluate(fmt, root, *flags):
         out = tmp_path / f"{fmt}.json"
@@ -330,7 +371,7 @@ def test_recorded_rankings_are_the_top_images_by_file_and_the_figure_draws_those
     from pipeline.evaluate.models import load_model
     from pipeline.report.retrieval_figure import RIGHT, WRONG, Grid
 
-    model = _tiny_clip(tmp_path / "clip")
+    model = tiny_clip(tmp_path / "clip")
     captions = {i: f"a square of colour number {i} " * (i + 1) for i in range(7)}
     root = write_urban1k(tmp_path / "u", captions, unreadable=(1,), missing=(3,), color=PALETTE.__getitem__)
     out = tmp_path / "r.json"

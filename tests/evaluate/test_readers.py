@@ -14,6 +14,7 @@ from pipeline.evaluate.readers import (
     SHAREGPT4V_FILE,
     read_dci,
     read_docci,
+    read_fewshot_miniimagenet,
     read_flickr,
     read_karpathy,
     read_mscoco_captions,
@@ -244,3 +245,36 @@ def test_missing_caption_names_the_file(tmp_path):
     (tmp_path / "image" / "1.jpg").write_bytes(jpeg((0, 0, 0)))
     with pytest.raises(FileNotFoundError, match=r"caption/1.txt: missing .* expected layout: image/<stem>.jpg"):
         read_urban1k(tmp_path)
+
+
+def test_mini_imagenet_is_read_with_its_class_names_or_clip_benchmark_imagenet_names(tmp_path):
+    (tmp_path / "images").mkdir()
+    for name in ("n0193011200000001.jpg", "n0211006300000002.jpg"):
+        (tmp_path / "images" / name).write_bytes(jpeg((9, 9, 9)))
+    (tmp_path / "test.csv").write_text("filename,label\nn0193011200000001.jpg,n01930112\n"
+                                       "n0211006300000002.jpg,n02110063\n")
+    data = read_fewshot_miniimagenet(tmp_path)  # no classnames.json: CLIP_benchmark's names by synset
+    assert data.labels == ["n01930112", "n02110063"] and [index for _, index in data.images] == [0, 1]
+    assert data.classnames == {"n01930112": "nematode", "n02110063": "Alaskan Malamute"}
+    (tmp_path / "classnames.json").write_text(json.dumps({"n01930112": "worm", "n02110063": "malamute"}))
+    assert read_fewshot_miniimagenet(tmp_path).classnames == {"n01930112": "worm", "n02110063": "malamute"}
+    (tmp_path / "classnames.json").write_text(json.dumps({"n01930112": "dog", "n02110063": "dog"}))
+    with pytest.raises(ValueError, match="classnames.json: two classes of .*test.csv share a name"):
+        read_fewshot_miniimagenet(tmp_path)
+    (tmp_path / "classnames.json").write_text(json.dumps({"n01930112": "worm"}))
+    with pytest.raises(ValueError, match=r"labels \['n02110063'\] have no class name in .*classnames.json"):
+        read_fewshot_miniimagenet(tmp_path)
+
+
+def test_mini_imagenet_errors_name_the_file_and_the_layout(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"test.csv: missing \(the test split\); expected layout: images/"):
+        read_fewshot_miniimagenet(tmp_path)
+    (tmp_path / "test.csv").write_text("image,class\na.jpg,n01930112\n")
+    with pytest.raises(ValueError, match=r"test.csv: header \['image', 'class'\], expected filename,label"):
+        read_fewshot_miniimagenet(tmp_path)
+    (tmp_path / "test.csv").write_text("filename,label\na.jpg,n01930112\n")
+    with pytest.raises(FileNotFoundError, match=r"images/a.jpg: missing \(an image of test.csv\)"):
+        read_fewshot_miniimagenet(tmp_path)
+    (tmp_path / "test.csv").write_text("filename,label\na.jpg,x99\n")
+    with pytest.raises(ValueError, match=r"labels \['x99'\] have no class name in CLIP_benchmark's ImageNet"):
+        read_fewshot_miniimagenet(tmp_path)

@@ -57,8 +57,9 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
     proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
     out = proc.stdout + proc.stderr
-    # 2 models x (36 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5)
-    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 154, "report": 1,
+    # 2 models x (36 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5), and FLAME alone on
+    # few-shot MiniImageNet (its LLM answers)
+    assert planned_jobs(out) == {"caption": 332, "embed": 332, "train": 2, "evaluate": 155, "report": 1,
                                  "vocabulary_map": 1, "all": 1}
     assert "demo" not in out and "tiny-llm" not in out and "tiny_llm" not in out
     def command_args(marker):
@@ -430,7 +431,8 @@ def test_caption_rule_runs_a_tiny_minicpm_v_and_reruns_when_a_prompt_changes(tmp
 
 
 def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
-    """A mistyped facet, a layer deeper than the local LLM and a missing benchmark path, each named in the dry run."""
+    """A mistyped facet, a layer deeper than the local LLM, a missing benchmark path and a few-shot benchmark for the
+    CLIP baseline, each named in the dry run."""
     cfg = write_config(tmp_path / "c.yaml", embed={"facets": {"long": ["descripton"]}})
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
     out = proc.stdout + proc.stderr
@@ -466,6 +468,12 @@ def test_config_mistakes_are_reported_before_any_job_naming_the_key(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and ("config key report.retrieval_figure.benchmark: 'zeroshot' (format "
                                      "wds_classification) is no retrieval benchmark") in out
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    del config["evaluate"]["benchmarks"]["mini_imagenet"]["models"]  # all models: the CLIP baseline has no LLM
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config key evaluate.benchmarks.mini_imagenet.models: fewshot_miniimagenet" in out
 
     llm = tmp_path / "llm"
     llm.mkdir()
