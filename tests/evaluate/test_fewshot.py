@@ -133,8 +133,8 @@ def test_a_flame_model_with_a_tiny_llm_runs_the_benchmark_end_to_end(tmp_path, t
     model = FlameModel(vision, tiny_llm, tokenizer, key, text_layout("paper"))
     settings = {"ways": [2, 3], "settings": [{"shots": 1, "repetitions": 0}, {"shots": 2, "repetitions": 1}],
                 "episodes": 2, "pool": 2, "words_per_image": 3}
-    task, metrics = evaluate(model, "fewshot_miniimagenet", Request(_mini_imagenet(tmp_path / "m"), fewshot=settings),
-                             "long")
+    task, metrics, _ = evaluate(model, "fewshot_miniimagenet",
+                                Request(_mini_imagenet(tmp_path / "m"), fewshot=settings), None)
     assert task == "fewshot_classification"
     assert set(metrics) == {"acc_2way_1shot_0rep", "acc_2way_2shot_1rep", "acc_2way", "acc_3way_1shot_0rep",
                             "acc_3way_2shot_1rep", "acc_3way"}
