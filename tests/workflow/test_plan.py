@@ -376,7 +376,8 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     (tmp_path / "bump").mkdir()
     (tmp_path / "bump" / "sitecustomize.py").write_text(
         "import pipeline.io.embeddings\npipeline.io.embeddings.VERSION += 1\n")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "bump"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "bump"),
+                                                                    os.environ.get("PYTHONPATH")])))
     bumped = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *run, "--configfile", str(cfg), "-n"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert planned_jobs(bumped.stdout) == flame_text_side
