@@ -5,8 +5,9 @@ Stages, one subpackage each, each with ``stage.run()`` as its entry point and a 
 -> :mod:`~pipeline.evaluate` -> :mod:`~pipeline.report`. Beside them: :mod:`pipeline.settings` with
 ``schema.yaml`` (every setting and every list of allowed values, once), :mod:`pipeline.variants` (the FLAME
 models a config trains and their settings), :mod:`pipeline.llm` (loading LLMs and their content identity),
-:mod:`pipeline.io` (one module per on-disk format, atomic writes, locks, provenance) and :mod:`pipeline.demo`
-(the demo and the tiny test models; no stage imports it).
+:mod:`pipeline.gguf` (GGUF files as LLMs: how they load, the config transformers derives), :mod:`pipeline.io`
+(one module per on-disk format, atomic writes, locks, provenance) and :mod:`pipeline.demo` (the demo
+and the tiny test models; no stage imports it).
 
 Stages talk through files; the imports from one stage into another are these, and only these:
 

@@ -1,4 +1,5 @@
-"""Loading the frozen LLM and its tokenizer: one code path for self-built tiny models and real hub models."""
+"""Loading the frozen LLM and its tokenizer: one code path for self-built tiny models, real hub models, local
+Hugging Face directories and GGUF files (:mod:`pipeline.gguf`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from pipeline.io.content import folder_sha256
+from pipeline.gguf import gguf_file, pretrained_location
+from pipeline.io.content import file_sha256, folder_sha256
 from pipeline.settings import allowed
 
 #: The schema's dtypes (but ``auto``) as torch dtypes.
@@ -41,21 +43,32 @@ def from_pretrained(auto_class, path_or_id: str, what: str, **kwargs):
 
 def load_llm(path_or_id: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
              trust_remote_code: bool = False) -> tuple[PreTrainedModel, object]:
-    """``(model, tokenizer)`` from a local HF directory or a hub id, in eval mode, on ``device``."""
+    """``(model, tokenizer)`` from a local HF directory, a hub id or a ``.gguf`` file (dequantised to ``dtype``), in
+    eval mode, on ``device``.
+
+    The tokenizer is used as the checkpoint brings it: prompts are plain text, tokenised with its own special-token
+    rule (SmolLM2's adds no BOS), never through its chat template; without a pad token the embedder pads with EOS
+    under an attention mask (:class:`pipeline.embed.fda.FacetEmbedder`), which no real token attends to.
+    """
     dev = resolve_device(device)
-    tokenizer = from_pretrained(AutoTokenizer, path_or_id, "LLM", revision=revision,
-                                trust_remote_code=trust_remote_code)
-    model = from_pretrained(AutoModelForCausalLM, path_or_id, "LLM", revision=revision,
-                            dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code)
+    name, location = pretrained_location(path_or_id)
+    tokenizer = from_pretrained(AutoTokenizer, name, "LLM", revision=revision,
+                                trust_remote_code=trust_remote_code, **location)
+    model = from_pretrained(AutoModelForCausalLM, name, "LLM", revision=revision,
+                            dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code, **location)
     model.requires_grad_(False)
     return model.to(dev).eval(), tokenizer
 
 
 def llm_identity(path_or_id: str, model: PreTrainedModel) -> str:
-    """What an LLM is, by content: ``sha256:<hex>`` of a local directory's files (config, weights, tokenizer;
+    """What an LLM is, by content: ``sha256:<hex>`` of a GGUF file (what ``sha256sum`` prints;
+    :func:`pipeline.io.content.file_sha256`) or of a local directory's files (config, weights, tokenizer;
     :func:`pipeline.io.content.folder_sha256`), or ``hub:<id>@<commit>`` for a hub model (the commit that was
     loaded, itself a content hash). Recorded in every embeddings file and model directory and part of every cache
     key, so a different LLM behind the same path or hub id is never mixed up with the one before."""
+    file = gguf_file(path_or_id)
+    if file is not None:
+        return f"sha256:{file_sha256(file)}"
     local = Path(path_or_id).expanduser()
     if local.is_dir():
         return f"sha256:{folder_sha256(local)}"

@@ -1,5 +1,6 @@
 # Config validation (before any job starts) and the names every rule shares.
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from snakemake.utils import validate
 
 from pipeline.embed.prompts import facet_slots, prompt_words, text_layout
 from pipeline.evaluate.benchmarks import FORMATS, RETRIEVAL, default_prompt
+from pipeline.gguf import gguf_config, gguf_file
 from pipeline.io import captions, embeddings, model_dir, results
 from pipeline.io.content import user_cache
 from pipeline.io.shards import expand_shards, shard_names
@@ -116,14 +118,20 @@ def _variant_key(variant, stage, key):
     return f"ablations.{variant.name}.{stage}.{key}" if changed else f"{stage}.{key}"
 
 
+def is_demo_llm(llm):
+    """Whether ``llm`` (an embed.llm) names the demo LLM: exactly the path demo.llm_out that rule demo_llm builds.
+    Any other LLM is a user's model, never an output of the DAG."""
+    return bool(DEMO) and os.path.normpath(llm) == os.path.normpath(DEMO["llm_out"])
+
+
 def _check_llm_path(variant):
-    """A path-like LLM location (absolute, ./, ../, ~) must exist; anything else is taken as a hub id."""
+    """A GGUF file (a name ending in .gguf) or a path-like LLM location (absolute, ./, ../, ~) must exist; anything
+    else is taken as a hub id."""
     path = variant.embed["llm"]
     local = Path(path).expanduser()
-    if (local.is_absolute() or path.startswith((".", "~"))) and not local.exists():
-        raise WorkflowError(
-            f"config key {_variant_key(variant, 'embed', 'llm')}: LLM directory {path!r} does not exist"
-        )
+    what = "GGUF file" if gguf_file(path) else "LLM directory"
+    if (gguf_file(path) or local.is_absolute() or path.startswith((".", "~"))) and not local.exists():
+        raise WorkflowError(f"config key {_variant_key(variant, 'embed', 'llm')}: {what} {path!r} does not exist")
 
 
 def _check_text_side(variant):
@@ -171,12 +179,14 @@ def _check_fewshot_models():
 
 
 def _local_llm_setting(variant, key):
-    """``key`` of the config.json of the variant's LLM (or of its ``text_config``), when the LLM is a local directory
-    that has it; None otherwise (hub ids are checked by the embed job)."""
-    file = Path(variant.embed["llm"]).expanduser() / "config.json"
+    """``key`` of the config of the variant's LLM (or of its ``text_config``), when the LLM is a local directory with
+    a config.json or a GGUF file (the config transformers derives from it: pipeline.gguf.gguf_config, cached); None
+    otherwise (hub ids are checked by the embed job, a missing path by _check_llm_path)."""
+    gguf = gguf_file(variant.embed["llm"])
+    file = gguf or Path(variant.embed["llm"]).expanduser() / "config.json"
     if not file.is_file():
         return None
-    llm = json.loads(file.read_text())
+    llm = gguf_config(gguf) if gguf else json.loads(file.read_text())
     return llm.get(key) or llm.get("text_config", {}).get(key)
 
 
@@ -283,15 +293,16 @@ for _variant in VARIANTS.values():
     _check_layer(_variant)
     _check_context(_variant)
     _check_vision_model(_variant)
-    if not (DEMO and _variant.embed["llm"] == config["embed"]["llm"]):
+    if not is_demo_llm(_variant.embed["llm"]):
         _check_llm_path(_variant)
 _warn_missing_benchmarks()
 
 
 def demo_llm(embedding):
-    """The demo LLM as a DAG input of an embedding made with it (built by rule demo_llm); nothing for another LLM."""
+    """The demo LLM as a DAG input of an embedding made with it (built by rule demo_llm at demo.llm_out); nothing
+    for another LLM."""
     llm = EMBEDDINGS[embedding]["llm"]
-    return [llm] if DEMO and llm == config["embed"]["llm"] else []
+    return [DEMO["llm_out"]] if is_demo_llm(llm) else []
 
 
 def demo_manifest():

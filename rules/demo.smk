@@ -1,4 +1,5 @@
-# Demo only: synthetic data and the demo LLM (pre-trained on the demo's language), built inside the DAG.
+# Demo only: synthetic data and the demo LLM (pre-trained on the demo's language), built inside the DAG; the LLM
+# only at demo.llm_out, so an embed.llm naming anything else (a user's model) is never planned over.
 
 
 if DEMO:
@@ -28,7 +29,7 @@ if DEMO:
 
     rule demo_llm:
         output:
-            directory(config["embed"]["llm"]),
+            directory(DEMO["llm_out"]),
         log:
             f"{RESULTS}/logs/demo_llm.log",
         benchmark:

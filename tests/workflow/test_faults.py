@@ -96,7 +96,7 @@ def test_a_path_with_a_space_a_quote_and_a_command_substitution_runs_and_execute
     shrink_demo(config, train_shards=1, samples_per_shard=6, eval_size=12, out=str(weird / "data"))
     # absolute paths, so the folder's name reaches every shell command
     config.update(results=str(weird / "results"), state=str(weird / "state"))
-    config["embed"]["llm"] = str(weird / "models" / "tiny-llm")
+    config["demo"]["llm_out"] = config["embed"]["llm"] = str(weird / "models" / "tiny-llm")
     suffix = ' the image\'s gist, "in" one word:"'
     config["embed"]["facets"] = {"raw": [suffix], "short": "short", "long": "short"}
     (weird / "c.yaml").write_text(yaml.safe_dump(config))

