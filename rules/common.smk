@@ -311,10 +311,16 @@ def demo_manifest():
 
 
 def benchmark(name):
-    """The config of evaluation benchmark ``name``, its prompt the format's default when it names none (a format
-    without texts, e.g. the linear probe, passes the default its flag needs: it is unused)."""
-    spec = config["evaluate"]["benchmarks"][name]
-    return {**spec, "prompt": spec.get("prompt") or default_prompt(spec["format"]) or "description"}
+    """The config of evaluation benchmark ``name``."""
+    return config["evaluate"]["benchmarks"][name]
+
+
+def prompt_flag(name):
+    """`flame evaluate`'s --prompt for benchmark ``name``: its prompt, or its format's default when it names none;
+    no flag for a format without texts (the linear probe, few-shot), which has no prompt."""
+    spec = benchmark(name)
+    prompt = spec.get("prompt") or default_prompt(spec["format"])
+    return f"--prompt {prompt}" if prompt else ""
 
 
 def linear_probe_flags(name):

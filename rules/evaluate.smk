@@ -24,7 +24,7 @@ rule evaluate:
     params:
         fmt=lambda wc: benchmark(wc.benchmark)["format"],
         path=lambda wc: benchmark(wc.benchmark)["path"],
-        prompt=lambda wc: benchmark(wc.benchmark)["prompt"],
+        prompt=lambda wc: prompt_flag(wc.benchmark),
         long_mean=lambda wc: benchmark(wc.benchmark)["long_mean"],
         subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
         probe=lambda wc: linear_probe_flags(wc.benchmark),
@@ -35,7 +35,7 @@ rule evaluate:
         output_format=OUTPUT_FORMATS["evaluate"],
     shell:
         "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
-        " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} --prompt {params.prompt}"
+        " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} {params.prompt}"
         " --long-mean {params.long_mean}"
         " --subsets {params.subsets:q}{params.probe} {params.rankings} --fewshot {params.fewshot:q}"
         " --out {output:q} --dtype {params.dtype}"
