@@ -5,6 +5,7 @@
     flame train ...            vision tower + projector against the facet embeddings
     flame train-clip ...       the open_clip CLIP baseline on the same shards' captions
     flame evaluate ...         one benchmark -> CLIP_benchmark-style JSON
+    flame evaluate-batch ...   several evaluations of one model in one process (a replica's claims)
     flame vocab-map ...        the LLM's next-token word of each pooled image region, drawn over the images
     flame report ...           Markdown + CSV table of evaluation JSONs
     flame import-official ...  the released checkpoint as a model directory
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -146,6 +148,15 @@ def cmd_evaluate(args) -> None:
                      cache_dir=args.cache_dir, ranking=ranking))
 
 
+def cmd_evaluate_batch(args) -> None:
+    shared = args.shared[1:] if args.shared[:1] == ["--"] else args.shared
+    for i, job in enumerate(args.jobs):
+        if not isinstance(job, list) or not all(isinstance(word, str) for word in job):
+            raise ValueError(f"--jobs item {i}: expected a list of `flame evaluate` arguments (strings)")
+        if main(["evaluate", *shared, *job]) != 0:
+            raise ValueError(f"--jobs item {i} failed (its error is above): flame evaluate {shlex.join(shared + job)}")
+
+
 def cmd_vocab_map(args) -> None:
     from pipeline.evaluate import stage
 
@@ -155,11 +166,15 @@ def cmd_vocab_map(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from pipeline.replicates import Replica
     from pipeline.report import stage
     from pipeline.report.claims import Claim
 
     claims = [Claim(**validate_document("claim", item, f"--claims item {i}")) for i, item in enumerate(args.claims)]
-    path = stage.run(args.results, args.out_dir, args.title, claims, args.retrieval_figure, args.figure_language)
+    replicas = [Replica(**validate_document("replica", item, f"--replicas item {i}"))
+                for i, item in enumerate(args.replicas)]
+    path = stage.run(args.results, args.out_dir, args.title, claims, args.retrieval_figure, args.figure_language,
+                     replicas)
     print(path.read_text(encoding="utf-8"))
     print(f"report written to {path}")
 
@@ -352,6 +367,18 @@ def _add_stage_parsers(sub, fmt) -> None:
     _llm_flags(p)
     p.set_defaults(func=cmd_evaluate, inputs=("model_dir", "data"), outputs=("out",))
 
+    p = sub.add_parser("evaluate-batch", formatter_class=fmt, help="several `flame evaluate` runs in one process",
+                       description="Run `flame evaluate` once per item of --jobs, in order, in this one process (the "
+                                   "libraries are imported once: many small evaluations of one model, e.g. the "
+                                   "claims' benchmarks of a model trained with another seed). The arguments after "
+                                   "-- are given to every run; stops at the first run that fails.")
+    p.add_argument("--jobs", type=_document(list), required=True, metavar="JSON|FILE",
+                   help='a list of argument lists, e.g. \'[["--name", "urban1k", "--format", "urban1k", "--data", '
+                        '"data/urban1k", "--out", "urban1k.json"]]\'')
+    p.add_argument("shared", nargs=argparse.REMAINDER, metavar="-- ARGS",
+                   help="`flame evaluate` arguments of every run, e.g. -- --model-dir results/demo/train/flame-seed1")
+    p.set_defaults(func=cmd_evaluate_batch, inputs=(), outputs=())
+
     p = sub.add_parser("vocab-map", formatter_class=fmt, help="draw the LLM word of every pooled image region",
                        description="Project each patch token of a FLAME model into the LLM's hidden space, average-"
                                    "pool the patch grid, and write over the image the token of the LLM's highest "
@@ -374,6 +401,11 @@ def _add_stage_parsers(sub, fmt) -> None:
                    help='claims to check (a JSON/YAML list, inline or a file), e.g. \'[{"claim": "FLAME beats CLIP '
                         'on long captions", "metric": "image_retrieval_recall@1", "benchmarks": ["urban1k"], '
                         '"model": "flame", "baseline": "clip"}]\'')
+    p.add_argument("--replicas", type=_document(list), default=[], metavar="JSON|FILE",
+                   help="the models trained with other seeds or on fractions of the images (a JSON/YAML list of "
+                        "{name, base, seed, fraction}): the claims are checked over seeds and the data-efficiency "
+                        'curves drawn from them, e.g. \'[{"name": "flame-seed1", "base": "flame", "seed": 1, '
+                        '"fraction": 1.0}]\'; results of models not listed count as one seed each')
     p.add_argument("--retrieval-figure", metavar="BENCHMARK", default=None,
                    help="draw retrieval.png from the rankings this benchmark's results record (flame evaluate "
                         "--rank-queries); none if not given")

@@ -1,6 +1,7 @@
 # Config validation (before any job starts) and the names every rule shares.
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -30,7 +31,8 @@ from pipeline.settings import (
     validate_config,
     validate_document,
 )
-from pipeline.variants import flame_variants
+from pipeline.replicates import build_replicas, measured_benchmarks
+from pipeline.variants import flame_variants, merge
 
 if not config:
     raise WorkflowError(
@@ -75,7 +77,27 @@ try:
     VARIANTS = flame_variants(config)
 except ValueError as err:
     raise WorkflowError(str(err)) from None
-MODELS = [*VARIANTS] + (["clip"] if "clip_baseline" in config else [])
+# Every trained model by name: FLAME, its variants and CLIP as configured, then their replicas (other seeds for the
+# claims, fractions of the images for data_efficiency: pipeline/replicates.py), each a base model's training settings
+# with seed and data_fraction changed.
+try:
+    REPLICAS = build_replicas(
+        config,
+        {name: variant.train["seed"] for name, variant in VARIANTS.items()}
+        | ({"clip": config["train"].get("seed", default("train_common", "seed"))} if "clip_baseline" in config else {}),
+    )
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+MODELS = list(REPLICAS)
+# The `model` wildcard of the rules: exactly one of the models (names may hold dots: flame-data12.5). A base model
+# (FLAME, a variant, CLIP) has one evaluate job per benchmark and language; a replica one evaluate_replica job per
+# base model, since all replicas of a base are evaluated on the same benchmarks.
+MODEL_PATTERN = "|".join(map(re.escape, MODELS))
+BASE_MODEL_PATTERN = "|".join(re.escape(name) for name, replica in REPLICAS.items() if replica.base == name)
+REPLICAS_OF = {}
+for _name, _replica in REPLICAS.items():
+    if _replica.base != _name:
+        REPLICAS_OF.setdefault(_replica.base, []).append(_name)
 # The distinct embedding settings by id: one embedding of every shard each, at embed/<id>/<shard>.parquet.
 EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values()}
 # Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.
@@ -171,7 +193,7 @@ FEWSHOT_FORMAT = "fewshot_miniimagenet"
 def _check_fewshot_models():
     """A few-shot benchmark names its models, FLAME ones only: the CLIP baseline has no LLM to read and answer."""
     for name, spec in config["evaluate"]["benchmarks"].items():
-        if spec["format"] == FEWSHOT_FORMAT and "clip" in spec.get("models", MODELS):
+        if spec["format"] == FEWSHOT_FORMAT and "clip" in spec.get("models", [*VARIANTS, "clip"]):
             raise WorkflowError(
                 f"config key evaluate.benchmarks.{name}.models: {FEWSHOT_FORMAT} is answered by the frozen LLM of a "
                 f"FLAME model and the CLIP baseline has none; list the FLAME models only (of {', '.join(VARIANTS)})"
@@ -188,6 +210,19 @@ def _local_llm_setting(variant, key):
         return None
     llm = gguf_config(gguf) if gguf else json.loads(file.read_text())
     return llm.get(key) or llm.get("text_config", {}).get(key)
+
+
+def _check_data_efficiency():
+    """data_efficiency's models include the model and the baseline of some claim: else no curve would be drawn."""
+    efficiency = config.get("data_efficiency")
+    if not efficiency:
+        return
+    claims = config.get("report", {}).get("claims", [])
+    if not any(c["model"] in efficiency["models"] and c["baseline"] in efficiency["models"] for c in claims):
+        raise WorkflowError(
+            f"config key data_efficiency.models: no claim of report.claims compares two of {efficiency['models']}: "
+            "the curves are drawn for claims whose model and baseline are both listed"
+        )
 
 
 def _check_retrieval_figure():
@@ -287,6 +322,7 @@ def _warn_missing_benchmarks():
 SHARDS = _train_shards()
 _check_model_names()
 _check_retrieval_figure()
+_check_data_efficiency()
 _check_fewshot_models()
 for _variant in VARIANTS.values():
     _check_text_side(_variant)
@@ -320,7 +356,7 @@ def prompt_flag(name):
     no flag for a format without texts (the linear probe, few-shot), which has no prompt."""
     spec = benchmark(name)
     prompt = spec.get("prompt") or default_prompt(spec["format"])
-    return f"--prompt {prompt}" if prompt else ""
+    return ["--prompt", prompt] if prompt else []
 
 
 def linear_probe_flags(name):
@@ -328,8 +364,10 @@ def linear_probe_flags(name):
     wds_linear_probe, none for the others (so a probe setting reruns the probes only)."""
     spec = benchmark(name)
     if spec["format"] != "wds_linear_probe":
-        return ""
-    return "".join(f" --probe-{key.replace('_', '-')} {value}" for key, value in spec["linear_probe"].items())
+        return []
+    return [
+        word for key, value in spec["linear_probe"].items() for word in (f"--probe-{key.replace('_', '-')}", str(value))
+    ]
 
 
 def fewshot_settings(name):
@@ -343,24 +381,72 @@ def fewshot_settings(name):
     )
 
 
+def evaluated(model):
+    """What ``model`` is evaluated on, benchmark -> its languages: a base model (FLAME, a variant, CLIP) every
+    benchmark that lists it (or lists no models) in all its languages, a replica only what the claims comparing its
+    base model measure."""
+    base = REPLICAS[model].base
+    benchmarks = config["evaluate"]["benchmarks"]
+    listing = {name: spec["languages"] for name, spec in benchmarks.items() if base in spec.get("models", [base])}
+    if model == base:
+        return listing
+    measured = measured_benchmarks(config.get("report", {}).get("claims", []), base)
+    return {
+        name: [language for language in languages if measured[name] is None or language in measured[name]]
+        for name, languages in listing.items()
+        if name in measured
+    }
+
+
 def evaluation_results():
-    """Every evaluation JSON of the run: per model, benchmark and language."""
+    """Every evaluation JSON of the run: per model, benchmark and language (:func:`evaluated`)."""
     return [
         f"{RESULTS}/eval/{model}/{name}/{language}.json"
         for model in MODELS
-        for name, spec in config["evaluate"]["benchmarks"].items()
-        if model in spec.get("models", MODELS)
-        for language in spec["languages"]
+        for name, languages in evaluated(model).items()
+        for language in languages
     ]
+
+
+def replicas_json():
+    """The run's replicas (pipeline/replicates.py) as the JSON list `flame report --replicas` reads."""
+    return json.dumps([vars(replica) for replica in REPLICAS.values()])
 
 
 def ranking_flags(name, language):
     """The `flame evaluate` flags that record the rankings of the retrieval figure, for its benchmark and language
-    only ("" for every other job)."""
+    only (none for every other job)."""
     figure = RETRIEVAL_FIGURE
     if figure is None or (figure["benchmark"], figure["language"]) != (name, language):
-        return ""
-    return f"--rank-queries {figure['queries']} --rank-top {figure['top']}"
+        return []
+    return ["--rank-queries", str(figure["queries"]), "--rank-top", str(figure["top"])]
+
+
+def evaluate_arguments(model, name, language):
+    """The results-changing `flame evaluate` arguments of ``model`` on benchmark ``name`` in ``language`` (all but
+    --model-dir, --out and the execution settings); as params they trigger reruns. Only a base model's results
+    record the retrieval figure's rankings (the figure shows each model once)."""
+    spec = benchmark(name)
+    return [
+        *("--name", name, "--format", spec["format"], "--data", spec["path"], "--language", language),
+        *prompt_flag(name),
+        *("--long-mean", spec["long_mean"], "--subsets", ",".join(spec["subsets"])),
+        *linear_probe_flags(name),
+        *(ranking_flags(name, language) if REPLICAS[model].base == model else []),
+        *("--fewshot", fewshot_settings(name), "--dtype", config["evaluate"]["dtype"]),
+    ]
+
+
+def replica_evaluations(model, out_pattern):
+    """A replica's evaluations as `flame evaluate-batch --jobs`: per (benchmark, language) of :func:`evaluated`,
+    its :func:`evaluate_arguments` and --out (``out_pattern`` with {benchmark} and {language} filled in)."""
+    return json.dumps(
+        [
+            [*evaluate_arguments(model, name, language), "--out", out_pattern.format(benchmark=name, language=language)]
+            for name, languages in evaluated(model).items()
+            for language in languages
+        ]
+    )
 
 
 def report_figure_flags():
@@ -373,10 +459,16 @@ def report_figure_flags():
 
 def report_figures():
     """The report's optional figures, as named outputs of the report rule."""
-    if RETRIEVAL_FIGURE is None:
-        return {}
-    caption = f"top images of {RETRIEVAL_FIGURE['benchmark']} queries"
-    return {"retrieval": report(f"{RESULTS}/report/retrieval.png", category="Results", labels={"what": caption})}
+    figures = {}
+    if RETRIEVAL_FIGURE is not None:
+        caption = f"top images of {RETRIEVAL_FIGURE['benchmark']} queries"
+        figures["retrieval"] = report(f"{RESULTS}/report/retrieval.png", category="Results", labels={"what": caption})
+    if "data_efficiency" in config:
+        caption = "claims' metrics against training images"
+        figures["efficiency"] = report(
+            f"{RESULTS}/report/data_efficiency.png", category="Results", labels={"what": caption}
+        )
+    return figures
 
 
 def stage_threads(stage):
@@ -404,23 +496,28 @@ def settings_json(stage):
 
 def train_command(model):
     """The `flame` subcommand that trains ``model`` and the flag of its per-shard texts."""
-    return TRAIN_COMMANDS["clip" if model == "clip" else "flame"]
+    return TRAIN_COMMANDS["clip" if REPLICAS[model].base == "clip" else "flame"]
 
 
 def train_texts(wildcards):
-    """The per-shard texts a model trains on: a FLAME model its embeddings, CLIP the captions."""
-    if wildcards.model == "clip":
+    """The per-shard texts a model trains on: a FLAME model (or replica) its embeddings, CLIP the captions."""
+    base = REPLICAS[wildcards.model].base
+    if base == "clip":
         return expand(f"{RESULTS}/caption/{{shard}}.parquet", shard=SHARDS)
-    embedding = VARIANTS[wildcards.model].embedding_id
+    embedding = VARIANTS[base].embedding_id
     return expand(f"{RESULTS}/embed/{embedding}/{{shard}}.parquet", shard=SHARDS)
 
 
 def model_settings_json(model):
     """The training settings document of a trained model: a FLAME model's (`train:` with its ablation's changes),
-    the baseline's from the keys `train:` shares with it plus `clip_baseline:`; as params they trigger reruns."""
-    if model in VARIANTS:
-        return as_json(VARIANTS[model].train)
-    return as_json(clip_settings(config["train"], config["clip_baseline"]))
+    the baseline's from the keys `train:` shares with it plus `clip_baseline:`, a replica's its base model's with
+    seed and data_fraction changed; as params they trigger reruns."""
+    replica = REPLICAS[model]
+    if replica.base in VARIANTS:
+        document = VARIANTS[replica.base].train
+    else:
+        document = clip_settings(config["train"], config["clip_baseline"])
+    return as_json(merge(document, replica.changes))
 
 
 def execution_resources(stage):

@@ -1,4 +1,6 @@
-# Stage 4: one job per (model, benchmark, language), then the report with the models side by side.
+# Stage 4: one job per (model, benchmark, language), then the report with the models side by side. A replica (a
+# model trained with another seed or on a fraction of the images, for the claims and the data-efficiency curves)
+# is evaluated in one job on what the claims comparing its base model measure: many small evaluations, one start-up.
 
 
 rule evaluate:
@@ -12,7 +14,7 @@ rule evaluate:
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}/{{language}}.tsv"
     wildcard_constraints:
-        model="|".join(MODELS),
+        model=BASE_MODEL_PATTERN,
         benchmark="[^/]+",
         language="[^/]+",
     conda:
@@ -22,25 +24,49 @@ rule evaluate:
         **stage_resources("evaluate"),
         **execution_resources("evaluate"),
     params:
-        fmt=lambda wc: benchmark(wc.benchmark)["format"],
-        path=lambda wc: benchmark(wc.benchmark)["path"],
-        prompt=lambda wc: prompt_flag(wc.benchmark),
-        long_mean=lambda wc: benchmark(wc.benchmark)["long_mean"],
-        subsets=lambda wc: ",".join(benchmark(wc.benchmark)["subsets"]),
-        probe=lambda wc: linear_probe_flags(wc.benchmark),
-        fewshot=lambda wc: fewshot_settings(wc.benchmark),
-        dtype=config["evaluate"]["dtype"],
+        arguments=lambda wc: shlex.join(evaluate_arguments(wc.model, wc.benchmark, wc.language)),
         cache=f"{STATE}/text_cache",
-        rankings=lambda wc: ranking_flags(wc.benchmark, wc.language),
         output_format=OUTPUT_FORMATS["evaluate"],
     shell:
-        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} --name {wildcards.benchmark:q}"
-        " --format {params.fmt} --data {params.path:q} --language {wildcards.language:q} {params.prompt}"
-        " --long-mean {params.long_mean}"
-        " --subsets {params.subsets:q}{params.probe} {params.rankings} --fewshot {params.fewshot:q}"
-        " --out {output:q} --dtype {params.dtype}"
+        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} {params.arguments} --out {output:q}"
         " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
         " --cache-dir {params.cache:q} > {log:q} 2>&1"
+
+
+for _base, _names in REPLICAS_OF.items():
+
+    rule:
+        name:
+            "evaluate_replicas_of_" + re.sub(r"\W", "_", _base)
+        input:
+            model=f"{RESULTS}/train/{{model}}",
+            data=demo_manifest(),
+        output:
+            [
+                f"{RESULTS}/eval/{{model}}/{name}/{language}.json"
+                for name, languages in evaluated(_names[0]).items()
+                for language in languages
+            ],
+        log:
+            f"{RESULTS}/logs/evaluate/{{model}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/evaluate/{{model}}.tsv"
+        wildcard_constraints:
+            model="|".join(map(re.escape, _names)),
+        conda:
+            "../envs/flame.yaml"
+        threads: stage_threads("evaluate")
+        resources:
+            **stage_resources("evaluate"),
+            **execution_resources("evaluate"),
+        params:
+            jobs=lambda wc: replica_evaluations(wc.model, f"{RESULTS}/eval/{wc.model}/{{benchmark}}/{{language}}.json"),
+            cache=f"{STATE}/text_cache",
+            output_format=OUTPUT_FORMATS["evaluate"],
+        shell:
+            "OMP_NUM_THREADS={threads} flame evaluate-batch --jobs {params.jobs:q} -- --model-dir {input.model:q}"
+            " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
+            " --cache-dir {params.cache:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -63,10 +89,11 @@ rule report:
     params:
         title=f"FLAME evaluation: {config['name']}",
         claims=json.dumps(config.get("report", {}).get("claims", [])),
+        replicas=replicas_json(),
         figure=report_figure_flags(),
     shell:
         'flame report {input.results:q} --out-dir "$(dirname {output.report:q})" --title {params.title:q}'
-        " --claims {params.claims:q} {params.figure} > {log:q} 2>&1"
+        " --claims {params.claims:q} --replicas {params.replicas:q} {params.figure} > {log:q} 2>&1"
 
 
 if config["evaluate"]["vocabulary_images"]:

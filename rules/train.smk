@@ -17,7 +17,7 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     wildcard_constraints:
-        model="|".join(MODELS),
+        model=MODEL_PATTERN,
     conda:
         "../envs/flame.yaml"
     threads: stage_threads("train")

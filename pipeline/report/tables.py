@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from pipeline.io.model_dir import read_summary
+from pipeline.io.model_dir import CONFIG_NAME, read_config, read_summary
 from pipeline.io.results import model_name
 
 Row = tuple[str, str, str, str]  # (dataset, language, task, metric)
@@ -72,6 +72,27 @@ def prompt_table(results: list[dict]) -> str:
              "|---|" + "---|" * len(models)]
     lines += [f"| {dataset} | " + " | ".join(row.get(m, "–") for m in models) + " |" for dataset, row in cells.items()]
     return "\n".join(lines) + "\n\n"
+
+
+def text_side_table(results: list[dict]) -> str:
+    """Markdown: per FLAME model whose directory is readable, the frozen LLM its targets came from (as named, and its
+    content identity: a directory's or GGUF file's SHA-256), the hidden layer read and the text layout ("" when there
+    is none)."""
+    lines = []
+    for model, result in {model_name(r): r for r in results}.items():
+        directory = Path(result.get("model") or "")
+        if not (directory / CONFIG_NAME).is_file():
+            continue
+        config = read_config(directory)
+        if config.get("kind") == "flame":
+            text = config["text"]
+            identity = str(text.get("llm_identity"))
+            lines.append(f"| {model} | `{text.get('llm')}` | `{identity[:23]}…` | {text.get('layer')} | "
+                         f"{text.get('layout')} |")
+    if not lines:
+        return ""
+    return ("## Text side (the frozen LLM of each FLAME model)\n\n| model | LLM | content identity | layer | layout |\n"
+            "|---|---|---|---:|---|\n" + "\n".join(lines) + "\n\n")
 
 
 def provenance_table(results: list[dict]) -> str:

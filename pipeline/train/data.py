@@ -16,6 +16,8 @@ The design is webdataset's resampled shards with a fixed epoch length (open_clip
   to it without decoding, which makes mid-epoch resume exact.
 - Samples without a text (empty caption, missing key) and undecodable images are skipped and counted;
   a batch is always full.
+- With ``data_fraction`` below 1, a shard's samples outside its :func:`image_subset` are passed over before
+  anything is drawn for them, as if the shard held only the subset.
 
 Memory per loader worker: the shuffle buffer (``shuffle_buffer`` x (encoded image + S x D float16 target)), one row
 group of one embeddings file, and one shard's key index.
@@ -23,8 +25,9 @@ group of one embeddings file, and one shard's key index.
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -38,6 +41,14 @@ from pipeline.io.captions import iter_captions, label_source
 from pipeline.io.embeddings import EmbeddingRows
 from pipeline.io.shards import decode_image, iter_shard
 from pipeline.train.transforms import train_transform
+
+
+def image_subset(keys: Iterable[str], fraction: float) -> set[str]:
+    """The ``fraction`` of a shard's image ``keys`` a model trains on: the ``round(fraction * n)`` (at least one of
+    a non-empty shard) first in the order of the SHA-256 of the key. It depends on the keys only, so every model and
+    seed gets the same images, and a smaller fraction's subset is inside a larger one's."""
+    ordered = sorted(set(keys), key=lambda key: (hashlib.sha256(key.encode()).digest(), key))
+    return set(ordered[:max(1, round(fraction * len(ordered)))] if ordered else [])
 
 
 @dataclass(frozen=True)
@@ -68,12 +79,12 @@ class FacetTargets:
     facets: tuple[str, ...] | None = None
     texts: str = "every_source"
 
-    def count(self, path: Path) -> int:
-        """Images of the file with at least one row among the sources (and facets)."""
-        return len(self.open(path).rows)
-
     def open(self, path: Path) -> EmbeddingRows:
         return EmbeddingRows(path, self.sources, self.facets)
+
+    def keys(self, table: EmbeddingRows) -> list[str]:
+        """The images of the table with at least one row among the sources (and facets)."""
+        return [key for key, rows in table.rows.items() if rows]
 
     def draw(self, table: EmbeddingRows, key: str, rng: random.Random) -> tuple[np.ndarray, np.ndarray] | None:
         rows = table.rows.get(key)
@@ -115,11 +126,12 @@ class CaptionTexts:
                 captions.setdefault(key, []).append(text.strip())
         return captions
 
-    def count(self, path: Path) -> int:
-        return len(self._captions(path))
-
     def open(self, path: Path) -> dict[str, list[str]]:
         return self._captions(path)
+
+    def keys(self, table: dict[str, list[str]]) -> list[str]:
+        """The images with at least one non-empty caption among the sources."""
+        return list(table)
 
     def draw(self, table: dict[str, list[str]], key: str, rng: random.Random) -> tuple[np.ndarray, None] | None:
         texts = table.get(key)
@@ -133,6 +145,12 @@ def _clip_tokenizer(context_length: int):
     from open_clip.tokenizer import SimpleTokenizer
 
     return SimpleTokenizer(context_length=context_length)
+
+
+def images_used(targets: FacetTargets | CaptionTexts, path: Path, fraction: float = 1.0) -> int:
+    """How many images of the texts file at ``path`` a model trains on: those with a text, cut to ``fraction``."""
+    keys = targets.keys(targets.open(path))
+    return len(image_subset(keys, fraction)) if fraction < 1 else len(keys)
 
 
 @dataclass
@@ -171,7 +189,8 @@ class _Raw:
 class TrainStream(IterableDataset):
     """This process's micro-batches of one epoch; call :meth:`start_epoch` before each ``iter(DataLoader(...))``.
 
-    ``batches_per_epoch``: micro-batches this process runs per epoch (the same on every process).
+    ``batches_per_epoch``: micro-batches this process runs per epoch (the same on every process);
+    ``data_fraction``: the fraction of each shard's images used (:func:`image_subset`).
     """
 
     pairs: list[ShardPair]
@@ -182,6 +201,7 @@ class TrainStream(IterableDataset):
     seed: int
     rank: int
     batches_per_epoch: int
+    data_fraction: float = 1.0
     epoch: int = 0
     done: int = 0
     resume: dict[int, StreamState] = field(default_factory=dict)
@@ -195,7 +215,10 @@ class TrainStream(IterableDataset):
         while True:
             pair = rng.choice(self.pairs)
             table, matched = self.targets.open(pair.texts), 0
+            kept = image_subset(self.targets.keys(table), self.data_fraction) if self.data_fraction < 1 else None
             for sample in iter_shard(pair.tar):
+                if kept is not None and sample.key not in kept:
+                    continue
                 target = self.targets.draw(table, sample.key, rng)
                 matched += target is not None
                 yield _Raw(sample.image_bytes, target, rng.getrandbits(64))

@@ -34,7 +34,7 @@ from pipeline.io.parquet import read_parquet_metadata
 from pipeline.io.provenance import provenance
 from pipeline.settings import as_json
 from pipeline.train.checkpoints import CheckpointStore, fingerprint
-from pipeline.train.data import Batch, CaptionTexts, FacetTargets, ShardPair, StreamState, TrainStream
+from pipeline.train.data import Batch, CaptionTexts, FacetTargets, ShardPair, StreamState, TrainStream, images_used
 from pipeline.train.facets import choose_facets
 from pipeline.train.loss import objective_loss
 from pipeline.train.model import FlameVisionModel
@@ -243,7 +243,7 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
     processes, rank = accelerator.num_processes, accelerator.process_index
     task = (FlameTask(settings, _check_text_side(pairs, settings.sources)) if isinstance(settings, FlameSettings)
             else ClipTask(settings))
-    counts = {pair: task.targets.count(pair.texts) for pair in pairs}
+    counts = {pair: images_used(task.targets, pair.texts, settings.data_fraction) for pair in pairs}
     empty = [pair for pair in pairs if not counts[pair]]
     if empty:
         names = listed([pair.tar for pair in empty])
@@ -280,7 +280,8 @@ def train(pairs: list[ShardPair], out: Path, state_dir: Path, settings: TrainSet
     kept = store.truncate_metrics(progress.step)
 
     stream = TrainStream(pairs, task.targets, settings.vision["image_size"], settings.batch_size,
-                         settings.shuffle_buffer, settings.seed, rank, steps_per_epoch * settings.grad_accum)
+                         settings.shuffle_buffer, settings.seed, rank, steps_per_epoch * settings.grad_accum,
+                         settings.data_fraction)
     loader = DataLoader(stream, batch_size=None, num_workers=execution.num_workers)
     raw_model = accelerator.unwrap_model(model)
     loss_value = float(kept[-1]["loss"]) if kept else float("nan")  # until this run trains a step

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pipeline.settings import validate_document
@@ -29,6 +29,7 @@ class TrainSettings:
     precision: str
     shuffle_buffer: int
     seed: int
+    data_fraction: float = field(default=1.0, kw_only=True)  # absent from a document: every image
 
     @classmethod
     def from_document(cls, document: dict, where: str = "train settings"):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from fixtures import HUNG_AFTER_S
 from fixtures.benchmarks import jpeg, write_classification, write_urban1k
 from fixtures.training import tiny_clip
 from pipeline.cli import main
@@ -23,7 +24,7 @@ def test_zero_shot_streams_images_so_peak_memory_stays_flat(tmp_path):
         proc = subprocess.run([sys.executable, str(Path(__file__).parent / "peak_rss.py"), "evaluate",
                                "--model-dir", str(model), "--name", "zs", "--format", "wds_classification",
                                "--data", str(tmp_path / f"zs{count}"), "--out", str(tmp_path / f"{count}.json"),
-                               "--device", "cpu"], capture_output=True, text=True, timeout=600)
+                               "--device", "cpu"], capture_output=True, text=True, timeout=HUNG_AFTER_S)
         assert proc.returncode == 0, proc.stderr[-2000:]
         peaks[count] = float(proc.stdout.rsplit("peak_rss_mib=", 1)[1])
         assert json.loads((tmp_path / f"{count}.json").read_text())["metrics"]["acc1"] >= 0
@@ -69,7 +70,7 @@ def test_evaluation_json_is_read_by_clip_benchmark_build(tmp_path):
     assert {"dataset", "model", "pretrained", "task", "metrics", "language"} <= set(result)
     proc = subprocess.run([sys.executable, "-m", "clip_benchmark.cli", "build", str(tmp_path / "r.json"),
                            "--output", str(tmp_path / "b.csv")],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=HUNG_AFTER_S)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with (tmp_path / "b.csv").open() as handle:
         (row,) = list(csv.DictReader(handle))
@@ -414,3 +415,26 @@ def test_recorded_rankings_are_the_top_images_by_file_and_the_figure_draws_those
                  "--rank-queries", "2"]) == 1
     assert "--format wds_classification: rankings (--rank-queries) are recorded for retrieval formats only" in \
         capsys.readouterr().err
+
+
+def test_evaluate_batch_writes_what_separate_evaluate_runs_write_and_stops_at_a_failing_run(tmp_path, capsys):
+    """`flame evaluate-batch` (a replica's claims in one process): each item's result equals the one `flame evaluate`
+    writes alone with the same arguments (metrics, inputs, model); a failing item stops the batch naming it."""
+    model = tiny_clip(tmp_path / "clip")
+    write_urban1k(tmp_path / "u", {i: f"a square of shade {i}" for i in range(4)})
+    write_classification(tmp_path / "zs", 12)
+    jobs = [["--name", "urban1k", "--format", "urban1k", "--data", str(tmp_path / "u"), "--prompt", "long"],
+            ["--name", "zs", "--format", "wds_classification", "--data", str(tmp_path / "zs")]]
+    shared = ["--model-dir", str(model), "--device", "cpu"]
+    for i, job in enumerate(jobs):
+        assert main(["evaluate", *shared, *job, "--out", str(tmp_path / f"alone{i}.json")]) == 0
+    batch = [[*job, "--out", str(tmp_path / f"batch{i}.json")] for i, job in enumerate(jobs)]
+    assert main(["evaluate-batch", "--jobs", json.dumps(batch), "--", *shared]) == 0
+    for i in range(2):
+        alone, together = (json.loads((tmp_path / f"{kind}{i}.json").read_text()) for kind in ("alone", "batch"))
+        assert together["metrics"] == alone["metrics"] and together["model"] == alone["model"]
+        assert together["provenance"]["settings_sha256"] == alone["provenance"]["settings_sha256"]
+    broken = [batch[0], ["--name", "x", "--format", "urban1k", "--data", str(tmp_path / "nowhere"), "--out",
+                         str(tmp_path / "x.json")], batch[1]]
+    assert main(["evaluate-batch", "--jobs", json.dumps(broken), "--", *shared]) == 1
+    assert "--jobs item 1 failed" in capsys.readouterr().err and not (tmp_path / "x.json").exists()

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures import HUNG_AFTER_S
 from fixtures.training import TINY_VISION, write_training_pairs
 from pipeline.io import model_dir
 from pipeline.train.data import ShardPair
@@ -56,7 +57,7 @@ def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, ch
     if popen:  # in its own process group, so a kill takes the launcher and every training process at once
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HUNG_AFTER_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -99,7 +100,7 @@ def test_two_processes_on_uneven_shards_run_the_same_steps_with_the_same_lr_curv
 def _step_gradients(out: Path, processes=1, accum=1, objective=()) -> dict:
     launcher = launch_command(processes, BIN)[:-2]  # the same launcher, running a script instead of the module
     cmd = [*launcher, str(SCRIPTS / "step_gradients.py"), str(out), "--accum", str(accum), *objective]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HUNG_AFTER_S,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out)
@@ -239,7 +240,7 @@ def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
     same images, and a facet the embeddings lack is refused naming it."""
     import pyarrow.parquet as pq
 
-    from pipeline.train.data import FacetTargets
+    from pipeline.train.data import FacetTargets, images_used
 
     raw = write_training_pairs(tmp_path)
     table = pq.read_table(raw[0][1]).to_pylist()
@@ -249,7 +250,8 @@ def test_the_facets_setting_trains_on_those_rows_only(tmp_path):
         vectors, mask = targets.draw(rows, key, random.Random(0))
         expected = next(r["embedding"] for r in table if r["key"] == key and r["facet"] == "b")
         assert mask.tolist() == [True] and np.allclose(vectors[0], np.array(expected, np.float16))
-    assert targets.count(raw[0][1]) == FacetTargets(["raw"], "info_nce", ("a", "b")).count(raw[0][1]) == 16
+    both = FacetTargets(["raw"], "info_nce", ("a", "b"))
+    assert images_used(targets, raw[0][1]) == images_used(both, raw[0][1]) == 16
     run = TrainExecution(num_workers=0, checkpoint_every=100)
     summary = train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(facets=["b"]), run)
     assert summary["settings"]["facets"] == ["b"] and summary["images_with_texts"] == 32
@@ -364,3 +366,47 @@ def test_weight_decay_spares_biases_norms_the_temperature_and_the_class_token():
     assert "tower.cls_token" in {names[id(p)] for p in spared} and "logit_scale" in {names[id(p)] for p in spared}
     assert {names[id(p)] for p in decay} == {n for n, p in model.named_parameters()
                                             if p.ndim >= 2 and n != "tower.cls_token"}
+
+
+def test_a_data_fraction_trains_flame_and_clip_on_the_same_nested_images_by_key_hash(tmp_path):
+    """`train.data_fraction` (the data-efficiency replicas): per shard the round(f x n) keys first by SHA-256 —
+    computed here with hashlib directly — and nothing else reaches training, for FLAME's embeddings and CLIP's
+    captions alike; a smaller fraction's images are among a larger one's; steps follow the images used."""
+    import hashlib
+
+    from pipeline.train.data import CaptionTexts, FacetTargets, TrainStream, image_subset, images_used
+
+    raw = write_training_pairs(tmp_path, sizes=(16, 24))
+    captions = write_caption_files(raw)
+
+    def expected(shard: int, size: int, fraction: float) -> set[str]:
+        keys = [f"{shard}{i:03d}" for i in range(size)]
+        return set(sorted(keys, key=lambda k: hashlib.sha256(k.encode()).hexdigest())[:round(fraction * size)])
+
+    quarter = expected(0, 16, 0.25) | expected(1, 24, 0.25)
+    assert len(quarter) == 4 + 6 and quarter < expected(0, 16, 0.5) | expected(1, 24, 0.5)
+    flame_targets, clip_targets = FacetTargets(["raw"], "info_nce", ("raw:a", "raw:b")), CaptionTexts(["raw"], 77)
+    for (_, embeddings), pair, shard, size in zip(raw, captions, (0, 1), (16, 24)):
+        assert image_subset(flame_targets.keys(flame_targets.open(embeddings)), 0.25) == expected(shard, size, 0.25)
+        assert image_subset(clip_targets.keys(clip_targets.open(pair.texts)), 0.25) == expected(shard, size, 0.25)
+        assert images_used(flame_targets, embeddings, 0.25) == images_used(clip_targets, pair.texts, 0.25)
+    assert image_subset(["x"], 0.01) == {"x"} and image_subset([], 0.5) == set()
+
+    drawn: list[str] = []
+
+    class Recording(FacetTargets):
+        def draw(self, table, key, rng):
+            drawn.append(key)
+            return super().draw(table, key, rng)
+
+    stream = TrainStream(pairs_of(raw), Recording(["raw"], "info_nce", ("raw:a", "raw:b")), 32, 2, 4, 0, 0, 30,
+                         data_fraction=0.25)
+    assert sum(len(batch.images) for batch in stream) == 60
+    assert set(drawn) == quarter
+
+    summary = train(pairs_of(raw), tmp_path / "m", tmp_path / "s", settings(data_fraction=0.25),
+                    TrainExecution(num_workers=0, checkpoint_every=100))
+    assert summary["images_with_texts"] == 10 and summary["steps_per_epoch"] == 10 // 8
+    assert summary["settings"]["data_fraction"] == 0.25
+    with pytest.raises(ValueError, match="data_fraction"):
+        settings(data_fraction=0)

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fixtures import HUNG_AFTER_S
 from pipeline.train.loss import facet_info_nce, sigmoid_multi_positive
 
 SCRIPT = Path(__file__).parent / "loss_vs_open_clip.py"
@@ -60,7 +61,7 @@ def test_info_nce_masks_facets_a_caption_does_not_have():
 def test_objectives_equal_open_clip_losses_in_values_and_gradients(tmp_path, processes):
     launcher = ([sys.executable] if processes == 1 else
                 [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes)])
-    proc = subprocess.run([*launcher, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([*launcher, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=HUNG_AFTER_S,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rank in range(processes):

