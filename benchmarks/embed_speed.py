@@ -6,6 +6,7 @@ their natural length Ls. Prints captions/s of both modes, the measured speed-up 
 K(Lp+Ls)/(Lp+K*Ls), then the cost of reading layer L of N relative to the last layer.
 
     python benchmarks/embed_speed.py                       # CPU: hidden 1024, 8 layers, fp32
+    python benchmarks/embed_speed.py --llm models/SmolLM2-135M-Instruct.Q4_1.gguf   # a real LLM and its tokenizer
     python benchmarks/embed_speed.py --device cuda --dtype bfloat16 --hidden 2048 --layers 16 --captions 256
 
 Results go to BENCHMARKS.md by hand, with the machine and date.
@@ -25,6 +26,7 @@ import torch
 from pipeline.demo.tiny_llm import build_tiny_llm, train_tokenizer
 from pipeline.embed.fda import FacetEmbedder
 from pipeline.embed.prompts import FACETS, PREFIX, paper_template
+from pipeline.llm import load_llm
 
 WORDS = ("red blue green striped dotted star circle square falling resting colliding sunset night fog small large "
          "behind beside above below bright dark calm tense heavy light shiny rough smooth object scene image").split()
@@ -57,6 +59,9 @@ def time_encode(embedder: FacetEmbedder, captions: list[str], repeats: int) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llm", default=None,
+                        help="a real LLM (directory, hub id or .gguf file) with its own tokenizer instead of the "
+                             "random-init model (--hidden, --layers, --heads, --kv-heads are then ignored)")
     parser.add_argument("--hidden", type=int, default=1024)
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--heads", type=int, default=16)
@@ -75,16 +80,21 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = random.Random(0)
-    # whole words become single tokens, as in a real LLM's vocabulary: the suffixes take ~16 tokens (7-20)
-    tokenizer = train_tokenizer([" ".join(rng.choices(WORDS, k=30)) for _ in range(200)] + list(FACETS.values()),
-                                vocab_size=512)
-    dtype = getattr(torch, args.dtype)
-    model = build_tiny_llm(tokenizer, "mistral", hidden_size=args.hidden, num_layers=args.layers,
-                           num_heads=args.heads, num_kv_heads=args.kv_heads, max_positions=4096).to(args.device, dtype)
+    if args.llm:
+        model, tokenizer = load_llm(args.llm, dtype=args.dtype, device=args.device)
+    else:
+        # whole words become single tokens, as in a real LLM's vocabulary: the suffixes take ~16 tokens (7-20)
+        tokenizer = train_tokenizer([" ".join(rng.choices(WORDS, k=30)) for _ in range(200)] + list(FACETS.values()),
+                                    vocab_size=512)
+        model = build_tiny_llm(tokenizer, "mistral", hidden_size=args.hidden, num_layers=args.layers,
+                               num_heads=args.heads, num_kv_heads=args.kv_heads,
+                               max_positions=4096).to(args.device, getattr(torch, args.dtype))
+    config = model.config
+    args.layers = config.num_hidden_layers
     params = sum(p.numel() for p in model.model.layers.parameters())
-    print(f"model: mistral hidden {args.hidden}, {args.layers} layers, {params / 1e6:.1f} M decoder params, "
-          f"{args.dtype} on {args.device}; torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{platform.processor() or platform.machine()}")
+    print(f"model: {args.llm or 'random-init mistral'} ({config.model_type}, hidden {config.hidden_size}, "
+          f"{args.layers} layers), {params / 1e6:.1f} M decoder params, {args.dtype} on {args.device}; "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}")
 
     template = paper_template("long")
     rows = []

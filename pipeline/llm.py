@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from pipeline.gguf import gguf_file, pretrained_location
+from pipeline.gguf import dense_location, gguf_file
 from pipeline.io.content import file_sha256, folder_sha256
 from pipeline.settings import allowed
 
@@ -43,19 +43,21 @@ def from_pretrained(auto_class, path_or_id: str, what: str, **kwargs):
 
 def load_llm(path_or_id: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
              trust_remote_code: bool = False) -> tuple[PreTrainedModel, object]:
-    """``(model, tokenizer)`` from a local HF directory, a hub id or a ``.gguf`` file (dequantised to ``dtype``), in
-    eval mode, on ``device``.
+    """``(model, tokenizer)`` from a local HF directory, a hub id or a ``.gguf`` file (dequantised to ``dtype``,
+    through its dense copy in the user cache: :func:`pipeline.gguf.dense_location`), in eval mode, on ``device``.
 
     The tokenizer is used as the checkpoint brings it: prompts are plain text, tokenised with its own special-token
     rule (SmolLM2's adds no BOS), never through its chat template; without a pad token the embedder pads with EOS
     under an attention mask (:class:`pipeline.embed.fda.FacetEmbedder`), which no real token attends to.
     """
     dev = resolve_device(device)
-    name, location = pretrained_location(path_or_id)
+    dtype = resolve_dtype(dtype, dev)
+    file = gguf_file(path_or_id)
+    name, location = dense_location(file, dtype) if file is not None else (path_or_id, {})
     tokenizer = from_pretrained(AutoTokenizer, name, "LLM", revision=revision,
                                 trust_remote_code=trust_remote_code, **location)
     model = from_pretrained(AutoModelForCausalLM, name, "LLM", revision=revision,
-                            dtype=resolve_dtype(dtype, dev), trust_remote_code=trust_remote_code, **location)
+                            dtype=dtype, trust_remote_code=trust_remote_code, **location)
     model.requires_grad_(False)
     return model.to(dev).eval(), tokenizer
 

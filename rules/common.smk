@@ -98,6 +98,8 @@ REPLICAS_OF = {}
 for _name, _replica in REPLICAS.items():
     if _replica.base != _name:
         REPLICAS_OF.setdefault(_replica.base, []).append(_name)
+# Per base model, the name of the rule evaluating its replicas (one each, as their outputs differ).
+REPLICA_RULES = {base: "evaluate_replicas_of_{}".format(re.sub(r"\W", "_", base)) for base in REPLICAS_OF}
 # The distinct embedding settings by id: one embedding of every shard each, at embed/<id>/<shard>.parquet.
 EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values()}
 # Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.

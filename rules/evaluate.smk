@@ -37,7 +37,7 @@ for _base, _names in REPLICAS_OF.items():
 
     rule:
         name:
-            "evaluate_replicas_of_" + re.sub(r"\W", "_", _base)
+            REPLICA_RULES[_base]
         input:
             model=f"{RESULTS}/train/{{model}}",
             data=demo_manifest(),

@@ -8,6 +8,7 @@ the same number of seeds as the smaller fractions). The number of images is the 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,10 @@ def plot_efficiency(claims: Sequence[Claim], results: Sequence[dict], replicas: 
         if claim.chance:
             ax.axhline(100 * claim.chance, linestyle=":", color="grey", label="chance")
         ax.set_xscale("log", base=2)
-        ax.set_title(claim.claim, fontsize=8, wrap=True)
+        ticks = sorted({p.images for p in curve(results, replicas, claim, claim.model) if p.images is not None})
+        if ticks:
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_title("\n".join(textwrap.wrap(claim.claim, 48)), fontsize=8)
         ax.set_xlabel("training images")
         ax.set_ylabel(f"{claim.metric} (%)")
         ax.legend(fontsize=7)

@@ -102,6 +102,26 @@ def _alone(model, tokenizer, prompt: str, layers: tuple[int, ...]) -> dict[int, 
     return {layer: hidden[layer][0, -1] for layer in layers}
 
 
+def test_jobs_load_the_gguf_through_a_dense_copy_holding_exactly_transformers_own_gguf_weights(smollm2):
+    """`load_llm` reads a GGUF file through its dense Hugging Face copy in the user cache (converted once per file
+    content, dtype and transformers version: pipeline.gguf.dense_location); its weights and its tokenizer's ids are
+    those of transformers' own load of the GGUF file."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pipeline.gguf import dense_location
+
+    model, tokenizer = smollm2
+    direct = AutoModelForCausalLM.from_pretrained(str(GGUF.parent), gguf_file=GGUF.name, dtype=torch.float32)
+    ours, theirs = model.state_dict(), direct.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[key], theirs[key]) for key in ours)
+    direct_tokenizer = AutoTokenizer.from_pretrained(str(GGUF.parent), gguf_file=GGUF.name)
+    for caption in CAPTIONS:
+        assert tokenizer(caption)["input_ids"] == direct_tokenizer(caption)["input_ids"]
+    name, kwargs = dense_location(GGUF, torch.float32)
+    digest = hashlib.sha256(GGUF.read_bytes()).hexdigest()
+    assert kwargs == {} and (Path(name) / "config.json").is_file() and Path(name).name.startswith(digest[:32])
+
+
 def test_facet_decoupled_embeddings_equal_each_prompt_run_alone_at_the_last_and_a_middle_layer(smollm2):
     """The paper's seven long-caption facets of every caption, fda at layer -1 (the final normed state,
     transformers' last hidden_states entry) and 15 (decoder layer 15's output: hidden_states[15]), against one plain
@@ -160,6 +180,7 @@ def test_a_tiny_embed_train_evaluate_run_on_the_real_llm(tmp_path):
                  "--device", "cpu"]) == 0
     evaluate_s = time.perf_counter() - start
     result = json.loads((tmp_path / "r.json").read_text())
-    print(f"\nembed {embed_s:.1f} s, evaluate {evaluate_s:.1f} s (each loads the GGUF file once); {result['metrics']}")
+    print(f"\nembed {embed_s:.1f} s, evaluate {evaluate_s:.1f} s (each loads the GGUF file's dense copy); "
+          f"{result['metrics']}")
     assert result["scored"]["images"] == 8 and result["scored"]["texts"] == 8
     assert 0 <= result["metrics"]["image_retrieval_recall@5"] <= 1

@@ -265,15 +265,18 @@ def test_replicas_change_only_the_seed_or_the_image_fraction_and_are_evaluated_o
 LONG_SETS = ("urban1k", "sharegpt4v", "dci", "docci")
 
 
-@pytest.mark.parametrize(("efficiency", "message"), [
-    ({"fractions": [0.5], "models": ["flame", "siglip"]}, "config key data_efficiency.models: no model 'siglip'"),
-    ({"fractions": [0.5], "models": ["flame_single", "clip"]},
+@pytest.mark.parametrize(("sections", "message"), [
+    ({"data_efficiency": {"fractions": [0.5], "models": ["flame", "siglip"]}},
+     "config key data_efficiency.models: no model 'siglip'"),
+    ({"data_efficiency": {"fractions": [0.5], "models": ["flame_single", "clip"]}},
      "config key data_efficiency.models: no claim of report.claims compares two of ['flame_single', 'clip']"),
-    ({"fractions": [1.0], "models": ["flame", "clip"]}, "data_efficiency"),
+    ({"data_efficiency": {"fractions": [1.0], "models": ["flame", "clip"]}}, "data_efficiency"),
+    ({"replicates": {"seeds": 2}, "ablations": {"flame_single": {"train": {"facets": ["description"]}},
+                                                "flame-seed1": {"train": {"lr": 1.0e-4}}}},
+     "config key replicates.seeds: the replica name 'flame-seed1' is already a model of this run"),
 ])
-def test_a_data_efficiency_section_that_cannot_draw_a_curve_fails_the_dry_run_naming_the_key(tmp_path, efficiency,
-                                                                                             message):
-    cfg = write_config(tmp_path / "c.yaml", data_efficiency=efficiency)
+def test_replicas_that_cannot_be_made_fail_the_dry_run_naming_the_key(tmp_path, sections, message):
+    cfg = write_config(tmp_path / "c.yaml", **sections)
     proc = snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path), check=False)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
 
