@@ -138,7 +138,7 @@ def _small_demo(path: Path) -> Path:
     config["train"].update(epochs=1, batch_size=8)
     config["evaluate"]["benchmarks"] = {"urban1k": config["evaluate"]["benchmarks"]["urban1k"]}
     config["evaluate"]["vocabulary_images"] = []
-    for section in ("clip_baseline", "ablations", "report"):
+    for section in ("clip_baseline", "ablations", "report", "replicates", "data_efficiency"):
         del config[section]
     path.write_text(yaml.safe_dump(config))
     return path
