@@ -2,7 +2,7 @@
 #   make demo   build .venv if missing, run the whole DAG on the synthetic demo, print where the report is
 #   make test   build .venv if missing, lint (make lint), run the test suite
 #   make demo-real-llm   the same DAG with a real pretrained LLM, SmolLM2-135M (config/demo-real-llm.yaml)
-# and, after them in CI:
+# and, by hand before a release:
 #   make check-demo   make demo, then the tests that read its results (tests/demo/test_learns.py, marker demo)
 PYTHON ?= python3
 VENV := .venv

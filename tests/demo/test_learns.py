@@ -3,9 +3,9 @@ facet prompts on held-out captions, the models it trains learn (measured on held
 chance, so a bug that pairs images with the wrong texts or breaks the loss fails here), and the report states the
 claims over seeds and the data-efficiency curves.
 
-Marked ``demo`` and left out of `make test` (the demo takes longer than the whole suite): `make check-demo` runs the
-demo, then these tests on its results; CI runs both. Run alone, the fixture runs the demo (nothing to do after
-`make demo`)."""
+Marked ``demo`` and left out of `make test` (the demo takes longer than the rest of the suite): `make check-demo`
+runs the demo, then these tests on its results (by hand; CI runs `make test`). Run alone, the fixture runs the demo
+(nothing to do after `make demo`)."""
 
 import json
 import re
