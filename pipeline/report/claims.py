@@ -56,6 +56,10 @@ class Spread:
         """The standard error of the mean, sd / √n."""
         return self.sd / math.sqrt(self.n)
 
+    def minus(self, other: Spread) -> Spread:
+        """The differences value by value (the i-th seed of each)."""
+        return Spread(tuple(a - b for a, b in zip(self.values, other.values)))
+
     def points(self, signed: bool = False) -> str:
         """``mean ± sd`` in percentage points (``mean`` alone for one value)."""
         mean = round(100 * self.mean, 1) + 0.0  # + 0.0: no "-0.0"
@@ -75,7 +79,7 @@ class Outcome:
     def difference(self) -> Spread | None:
         if self.model is None:
             return None
-        return Spread(tuple(m - b for m, b in zip(self.model.values, self.baseline.values)))
+        return self.model.minus(self.baseline)
 
     @property
     def verdict(self) -> str:

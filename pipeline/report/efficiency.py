@@ -87,7 +87,7 @@ def efficiency_section(claims: Sequence[Claim], results: Sequence[dict], replica
             other = baseline.get(point.fraction)
             if other is None:
                 continue
-            difference = Spread(tuple(m - b for m, b in zip(point.value.values, other.value.values)))
+            difference = point.value.minus(other.value)
             lines.append(f"| {claim.claim} ({claim.metric}) | {point.images or '?'} ({percent(point.fraction)} %) | "
                          f"{claim.model} {point.value.points()} | {claim.baseline} {other.value.points()} | "
                          f"{difference.points(True)} |")
@@ -108,15 +108,15 @@ def plot_efficiency(claims: Sequence[Claim], results: Sequence[dict], replicas: 
     rows = max(1, -(-len(shown) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
     for ax, claim in zip(axes.flat, shown):
-        for colour, base in enumerate((claim.model, claim.baseline)):
-            points = curve(results, replicas, claim, base)
+        curves = {base: curve(results, replicas, claim, base) for base in (claim.model, claim.baseline)}
+        for colour, (base, points) in enumerate(curves.items()):
             xs = [p.images if p.images is not None else p.fraction for p in points]
             ax.errorbar(xs, [100 * p.value.mean for p in points], yerr=[100 * p.value.sd for p in points],
                         marker="o", capsize=3, color=f"C{colour}", label=base)
         if claim.chance:
             ax.axhline(100 * claim.chance, linestyle=":", color="grey", label="chance")
         ax.set_xscale("log", base=2)
-        ticks = sorted({p.images for p in curve(results, replicas, claim, claim.model) if p.images is not None})
+        ticks = sorted({p.images for p in curves[claim.model] if p.images is not None})
         if ticks:
             ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.set_title("\n".join(textwrap.wrap(claim.claim, 48)), fontsize=8)
