@@ -48,33 +48,46 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args()
+    sizes = {"hidden_size": args.hidden, "layers": args.layers, "vision_hidden_size": args.vision_hidden,
+             "vision_layers": args.vision_layers}
+    params, rows = caption_rates(sizes, args.device, args.dtype, args.images, args.image_size, args.new_tokens,
+                                 args.batch)
+    print(f"model: {params / 1e6:.1f} M parameters, {args.dtype} on {args.device}; {args.images} images of "
+          f"{args.image_size} px, {args.new_tokens} new tokens each\n")
+    print("| batch | images/s | new tokens/s |\n|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['batch']} | {row['images_per_s']:.2f} | {row['images_per_s'] * args.new_tokens:.0f} |")
 
+
+def caption_rates(sizes: dict, device: str, dtype: str, count: int, image_size: int, new_tokens: int,
+                  batches: list[int]) -> tuple[int, list[dict]]:
+    """Images/s of `HFCaptioner` (loaded from a saved random MiniCPM-V 4.6 of ``sizes``, the keyword arguments of
+    `build_tiny_vlm`) captioning ``count`` noise images of ``image_size`` px, ``new_tokens`` greedy tokens each, at
+    each batch size of ``batches``. Returns the parameter count and one row per batch size."""
     processor = build_processor("minicpmv4_6", CORPUS * 20)
-    model = build_tiny_vlm("minicpmv4_6", processor.tokenizer, hidden_size=args.hidden, layers=args.layers,
-                           vision_hidden_size=args.vision_hidden, vision_layers=args.vision_layers)
-    model.generation_config.suppress_tokens = [processor.tokenizer.eos_token_id]  # always args.new_tokens tokens
+    model = build_tiny_vlm("minicpmv4_6", processor.tokenizer, **sizes)
+    model.generation_config.suppress_tokens = [processor.tokenizer.eos_token_id]  # always new_tokens tokens
     with tempfile.TemporaryDirectory() as tmp:  # load as a checkpoint is loaded
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        captioner = HFCaptioner.load(tmp, dtype=args.dtype, device=args.device)
-    params = sum(p.numel() for p in captioner.model.parameters()) / 1e6
-    request = {"prompt": "Describe this image in detail.", "count": 1, "max_new_tokens": args.new_tokens}
+        del model
+        captioner = HFCaptioner.load(tmp, dtype=dtype, device=device)
+    params = sum(p.numel() for p in captioner.model.parameters())
+    request = {"prompt": "Describe this image in detail.", "count": 1, "max_new_tokens": new_tokens}
     greedy = {"do_sample": False}
-    pictures = images(args.images, args.image_size)
+    pictures = images(count, image_size)
     captioner.caption(pictures[:2], request, greedy, seed=0)  # warm-up
-    print(f"model: {params:.1f} M parameters, {args.dtype} on {args.device}; {args.images} images of "
-          f"{args.image_size} px, {args.new_tokens} new tokens each\n")
-    print("| batch | images/s | new tokens/s |\n|---:|---:|---:|")
-    for batch in args.batch:
-        if args.device.startswith("cuda"):
+    rows = []
+    for batch in batches:
+        if device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
         for i in range(0, len(pictures), batch):
             captioner.caption(pictures[i:i + batch], request, greedy, seed=0)
-        if args.device.startswith("cuda"):
+        if device.startswith("cuda"):
             torch.cuda.synchronize()
-        rate = len(pictures) / (time.perf_counter() - start)
-        print(f"| {batch} | {rate:.2f} | {rate * args.new_tokens:.0f} |")
+        rows.append({"batch": batch, "images_per_s": len(pictures) / (time.perf_counter() - start)})
+    return params, rows
 
 
 if __name__ == "__main__":

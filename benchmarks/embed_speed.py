@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--layer-cut", type=int, nargs="*", default=None,
                         help="layers L to read at the middle prefix length (default: N/4, N/2, 3N/4, N)")
+    parser.add_argument("--no-layer-cut", action="store_true", help="skip the layer-cut table")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the device's peak dense TFLOP/s in --dtype: adds an MFU column (2 FLOPs/param/token)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -122,6 +123,11 @@ def main() -> None:
         print(f"| {lp:.0f} | {ls:.1f} | {len(captions)} | {row['naive_cps']:.2f} | {row['fda_cps']:.2f} | "
               f"{row['speedup']:.2f}x | {bound:.2f}x | {row['fda_tokens_per_s']:.0f} |{mfu}", flush=True)
 
+    if args.no_layer_cut:
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump({"args": vars(args), "speed": rows}, f, indent=2)
+        return
     target = args.prefix_lengths[len(args.prefix_lengths) // 2]
     captions = [make_caption(rng, tokenizer, target) for _ in range(args.captions)]
     n = args.layers

@@ -58,12 +58,17 @@ def _step_flops(task, model, batch) -> int:
     return counter.get_total_flops()
 
 
-def flame_vs_clip(args) -> None:
-    """One optimizer step (forward, backward, AdamW) of FLAME (per-token and pooled projector, info_nce against
-    K x D precomputed targets) and of open_clip's CLIP (ViT tower + 12-layer text transformer at 77 tokens, ClipLoss)
-    with the same vision tower and batch, on synthetic inputs, through the training code (`contrastive_step`); the
-    models take turns, one step each per round. Prints images/s, forward+backward FLOPs per image, and FLAME/CLIP
-    ratios: measured vs predicted by FLOPs."""
+#: the models `step_rates` can time, by name
+STEP_MODELS = ("FLAME, per-token projector", "FLAME, pooled projector", "open_clip CLIP")
+
+
+def step_rates(vision: dict, batch: int, dim: int, facets: int, steps: int, precision: str,
+               models: tuple[str, ...] = STEP_MODELS) -> dict[str, dict]:
+    """One optimizer step (forward, backward, AdamW) of each of ``models`` (FLAME with the per-token or the pooled
+    projector, info_nce against ``facets`` x ``dim`` precomputed targets; open_clip's CLIP with a 12-layer text
+    transformer at 77 tokens, ClipLoss) with the vision tower ``vision`` and ``batch`` images, on synthetic inputs,
+    through the training code (`contrastive_step`); the models take turns, one step each per round, ``steps`` timed
+    rounds after one warm-up. Returns per model images/s and forward+backward FLOPs per image (torch's counter)."""
     import time
 
     import torch
@@ -74,56 +79,68 @@ def flame_vs_clip(args) -> None:
     from pipeline.train.loop import ClipTask, FlameTask, _optimizer, contrastive_step
     from pipeline.train.settings import ClipSettings, FlameSettings
 
-    accelerator = Accelerator(mixed_precision=args.precision, cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     device = accelerator.device
-    vision = {"model": args.vision, "image_size": args.image_size, "patch_size": args.patch_size, "kwargs": {}}
-    names = [f"f{k}" for k in range(args.facets)]
+    names = [f"f{k}" for k in range(facets)]
     template = {"prefix": "{caption}", "names": names, "suffixes": names, "cleaning": "quotes"}
-    meta = {"dim": args.dim, "templates": {s: template for s in ("raw", "short", "long")}}
+    meta = {"dim": dim, "templates": {s: template for s in ("raw", "short", "long")}}
     generator = torch.Generator().manual_seed(0)
-    images = torch.randn(args.batch, 3, args.image_size, args.image_size, generator=generator)
-    facets = F.normalize(torch.randn(args.batch, args.facets, args.dim, generator=generator), dim=-1)
-    tokens = torch.randint(1, 49000, (args.batch, 77), generator=generator)
-    common = {"vision": vision, "batch_size": args.batch, "precision": args.precision}
-    setups = {
-        "FLAME, per-token projector": (FlameTask(FlameSettings.from_document(
-            {**common, "sources": ["long"], "projector": "per_token"}), meta), facets, torch.ones(
-                args.batch, args.facets, dtype=torch.bool)),
-        "FLAME, pooled projector": (FlameTask(FlameSettings.from_document(
-            {**common, "sources": ["long"], "projector": "pooled"}), meta), facets, torch.ones(
-                args.batch, args.facets, dtype=torch.bool)),
-        "open_clip CLIP": (ClipTask(ClipSettings.from_document(common)), tokens, None),
-    }
+    size = vision["image_size"]
+    images = torch.randn(batch, 3, size, size, generator=generator)
+    targets = F.normalize(torch.randn(batch, facets, dim, generator=generator), dim=-1)
+    tokens = torch.randint(1, 49000, (batch, 77), generator=generator)
+    mask = torch.ones(batch, facets, dtype=torch.bool)
+    common = {"vision": vision, "batch_size": batch, "precision": precision}
+
+    def flame(projector):
+        settings = FlameSettings.from_document({**common, "sources": ["long"], "projector": projector})
+        return FlameTask(settings, meta), targets, mask
+
+    setups = {"FLAME, per-token projector": lambda: flame("per_token"),
+              "FLAME, pooled projector": lambda: flame("pooled"),
+              "open_clip CLIP": lambda: (ClipTask(ClipSettings.from_document(common)), tokens, None)}
     prepared = {}
-    for name, (task, targets, mask) in setups.items():
+    for name in models:
+        task, texts, texts_mask = setups[name]()
         torch.manual_seed(0)
         raw = task.build_model().to(device)
-        flops = _step_flops(task, raw, (images.to(device), targets.to(device), mask))
+        flops = _step_flops(task, raw, (images.to(device), texts.to(device), texts_mask))
         model, optimizer = accelerator.prepare(raw, _optimizer(raw, task.settings))
-        prepared[name] = (task, model, optimizer, [Batch(images, targets, mask, 0, StreamState())], flops)
+        prepared[name] = (task, model, optimizer, [Batch(images, texts, texts_mask, 0, StreamState())], flops)
     times: dict[str, list[float]] = {name: [] for name in prepared}
-    for step in range(args.steps + 1):  # round-robin, so a drift of the machine's speed hits every model alike
-        for name, (task, model, optimizer, batch, _) in prepared.items():
+    for step in range(steps + 1):  # round-robin, so a drift of the machine's speed hits every model alike
+        for name, (task, model, optimizer, micro, _) in prepared.items():
             start = time.perf_counter()
-            contrastive_step(accelerator, model, task, batch)
+            contrastive_step(accelerator, model, task, micro)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             if step:  # the first round warms up
                 times[name].append(time.perf_counter() - start)
-    rows = {name: (args.batch * len(times[name]) / sum(times[name]), prepared[name][4] / args.batch)
-            for name in prepared}
-    clip_ips, clip_flops = rows["open_clip CLIP"]
+    return {name: {"images_per_s": batch * len(times[name]) / sum(times[name]),
+                   "flops_per_image": prepared[name][4] / batch} for name in prepared}
+
+
+def flame_vs_clip(args) -> None:
+    """FLAME (per-token and pooled projector) and open_clip's CLIP, one training step each (`step_rates`): prints
+    images/s, forward+backward FLOPs per image, and FLAME/CLIP ratios: measured vs predicted by FLOPs."""
+    import torch
+
+    vision = {"model": args.vision, "image_size": args.image_size, "patch_size": args.patch_size, "kwargs": {}}
+    rows = step_rates(vision, args.batch, args.dim, args.facets, args.steps, args.precision)
+    clip = rows["open_clip CLIP"]
     print(f"{args.vision} at {args.image_size} px, batch {args.batch}, D = {args.dim}, K = {args.facets}, "
-          f"precision {args.precision}, device {device}, {torch.get_num_threads()} threads\n")
+          f"precision {args.precision}, {'cuda' if torch.cuda.is_available() else 'cpu'}, "
+          f"{torch.get_num_threads()} threads\n")
     print("| model | images/s | GFLOP per image (fwd+bwd) | measured / CLIP | FLOP-predicted / CLIP | "
           "measured / predicted |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, (ips, flops) in rows.items():
-        measured, predicted = ips / clip_ips, clip_flops / flops
-        print(f"| {name} | {ips:.2f} | {flops / 1e9:.1f} | {measured:.3f} | {predicted:.3f} | "
-              f"{measured / predicted:.3f} |")
+    for name, row in rows.items():
+        measured = row["images_per_s"] / clip["images_per_s"]
+        predicted = clip["flops_per_image"] / row["flops_per_image"]
+        print(f"| {name} | {row['images_per_s']:.2f} | {row['flops_per_image'] / 1e9:.1f} | {measured:.3f} | "
+              f"{predicted:.3f} | {measured / predicted:.3f} |")
 
 
 def scaling(args) -> None:

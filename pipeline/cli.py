@@ -9,6 +9,7 @@
     flame vocab-map ...        the LLM's next-token word of each pooled image region, drawn over the images
     flame report ...           Markdown + CSV table of evaluation JSONs
     flame import-official ...  the released checkpoint as a model directory
+    flame launch-node ...      one node's `accelerate launch` in a multi-node SLURM training
 
   the demo and test models:
     flame demo-data OUT        synthetic images + captions in the training and benchmark formats
@@ -179,6 +180,19 @@ def cmd_report(args) -> None:
     print(f"report written to {path}")
 
 
+def cmd_launch_node(args) -> None:
+    import os
+
+    from pipeline.train.launch import node_command
+
+    command = args.command_args[1:] if args.command_args[:1] == ["--"] else args.command_args
+    if not command:
+        raise ValueError("no command after --: give the `flame` command to launch, e.g. -- train --shards ...")
+    launcher = node_command(os.environ, args.nodes, args.processes_per_node, Path(sys.executable).parent, args.port)
+    print(f"flame launch-node: {shlex.join(launcher + command)}", file=sys.stderr, flush=True)
+    os.execv(launcher[0], launcher + command)
+
+
 def cmd_import_official(args) -> None:
     from pipeline.train.official import import_official
 
@@ -307,6 +321,19 @@ def _add_stage_parsers(sub, fmt) -> None:
         p.add_argument("--empty-shards", choices=allowed("empty_shards"), default="skip",
                        help=schema_node("empty_shards")["description"].strip() + " (default: %(default)s)")
         p.set_defaults(func=cmd_train, inputs=("shards", texts), outputs=("out", "state_dir"))
+
+    p = sub.add_parser("launch-node", formatter_class=fmt, help="start one node's training processes (multi-node)",
+                       description="One task per node of a SLURM allocation (the train rule runs it through `srun` "
+                                   "when train.resources.nodes > 1): execs `accelerate launch` with this node's "
+                                   "--machine_rank (SLURM_NODEID), the rendezvous at the first host of "
+                                   "SLURM_JOB_NODELIST on a port derived from SLURM_JOB_ID, and NODES x "
+                                   "PROCESSES_PER_NODE processes in all, running the `flame` command after --.")
+    p.add_argument("--nodes", type=int, required=True, help="nodes of the training (SLURM must have allocated them)")
+    p.add_argument("--processes-per-node", type=int, required=True, help="processes (GPUs) per node")
+    p.add_argument("--port", type=int, default=None, help="rendezvous port (default: derived from SLURM_JOB_ID)")
+    p.add_argument("command_args", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="the `flame` command every process runs, e.g. -- train --shards ...")
+    p.set_defaults(func=cmd_launch_node, inputs=(), outputs=())
 
     p = sub.add_parser("import-official", formatter_class=fmt, help="the released checkpoint as a model directory",
                        description="Convert the released FLAME checkpoint (an open_clip-fork state dict: open_clip's "

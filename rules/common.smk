@@ -479,8 +479,27 @@ def stage_threads(stage):
 
 
 def stage_resources(stage):
-    """Snakemake resources of a stage, from config[stage]['resources']."""
-    return dict(config[stage]["resources"])
+    """Snakemake resources of a stage, from config[stage]['resources']; several nodes only for training."""
+    resources = dict(config[stage]["resources"])
+    if stage != "train" and resources.get("nodes", 1) > 1:
+        raise WorkflowError(
+            f"config key {stage}.resources.nodes: {resources['nodes']}, but {stage} jobs run on one node each "
+            "(several nodes: train only; more jobs at once spread a stage over the cluster)"
+        )
+    return resources
+
+
+def train_resources():
+    """The train jobs' resources. On several nodes (SLURM) the job's own `srun` starts one launcher per node: the
+    `mpi` resource makes the executor plugin run the command as it is, with one task per node (`tasks`, `nodes`),
+    and the GPUs are asked for per node (`gres`; `gpu` would be the job's total)."""
+    resources = stage_resources("train")
+    nodes = resources.get("nodes", 1)
+    if nodes > 1:
+        gpus, model = resources.pop("gpu"), resources.pop("gpu_model", None)
+        gres = ":".join(["gpu", *([model] if model else []), str(gpus)])
+        resources.update(mpi="srun", tasks=nodes, **({"gres": gres} if gpus else {}))
+    return resources
 
 
 def caption_resources():
@@ -528,5 +547,6 @@ def execution_resources(stage):
 
 
 def train_launcher(resources):
-    """`python -m pipeline.cli`, or `accelerate launch` with one process per GPU of the (single-node) train job."""
-    return shlex.join(launch_command(resources["gpu"]))
+    """`python -m pipeline.cli`, `accelerate launch` with one process per GPU of a one-node train job, or `srun` of
+    one `flame launch-node` per node of a multi-node one (pipeline/train/launch.py)."""
+    return shlex.join(launch_command(resources["gpu"], nodes=resources.get("nodes", 1)))

@@ -22,7 +22,7 @@ rule train:
         "../envs/flame.yaml"
     threads: stage_threads("train")
     resources:
-        **stage_resources("train"),
+        **train_resources(),
         **execution_resources("train"),
         empty_shards=config["data"]["empty_shards"],  # strictness only: a resource, not a rerun trigger
     params:

@@ -10,19 +10,20 @@ The embedding of facet k of a caption is defined as the hidden state (``layer``)
     The released code's packed sequence (:mod:`pipeline.embed.official`): a different definition, for the
     released checkpoint; one caption at a time.
 ``fda`` (facet-decoupled attention, default)
-    The K tokenisations of a caption share a prefix of token ids (the caption part). That prefix runs once; its
-    KV cache is repeated to K rows and the K suffixes run on top of it with a plain 2-D padding mask and position
-    ids restarting at ``len(prefix)`` for every suffix. Each suffix therefore sees exactly the tokens, positions and
-    keys it would see alone: the result equals ``naive`` up to float rounding, whatever the batch and its padding.
+    The K tokenisations of a caption share a prefix of token ids (the caption part). That prefix runs once into a
+    KV cache; the K suffixes then run side by side in one row on top of it, under a 4-D mask that lets each attend
+    only to the prefix and to itself, with position ids restarting at ``len(prefix)`` for every suffix
+    (:func:`fda_forward`). Each suffix therefore sees exactly the tokens, positions and keys it would see alone: the
+    result equals ``naive`` up to float rounding, whatever the batch and its padding.
 
 The shared prefix is the longest common prefix of the K token-id lists (so a BPE merge across the prefix/suffix
 boundary only shortens what is shared, it never changes the result); captions whose caption text is not entirely
 inside that shared part are counted in ``stats["prefix_boundary_split"]``.
 
-With a sliding attention window (Mistral, Qwen2 with ``use_sliding_window``), the suffixes' attention is measured
-from padded cache positions: ``fda`` stays exact only while a batch's padded prefix plus suffix fits the window.
-Batches are cut to fit it, and a prompt longer than the window runs as in ``naive`` (the window then acts exactly
-as on the prompt alone; counted in ``stats["beyond_sliding_window"]``).
+With a sliding attention window (Mistral, Qwen2 with ``use_sliding_window``), ``fda``'s mask replaces the window,
+so it stays exact only while every prompt fits the window: batches are cut to fit it, and a prompt longer than the
+window runs as in ``naive`` (the window then acts exactly as on the prompt alone; counted in
+``stats["beyond_sliding_window"]``).
 
 Captions longer than ``max_caption_tokens`` are cut by :func:`truncate_caption` (the evaluation cuts benchmark texts
 with it too), and a limit that the LLM's positions cannot hold is refused (:func:`check_context`).
@@ -136,6 +137,7 @@ class _Tokenized:
 
     prefix: list[int]
     suffixes: list[list[int]]
+    boundary_split: bool = False  # the caption text is not entirely inside the shared prefix
 
     @property
     def full_lengths(self) -> list[int]:
@@ -171,19 +173,33 @@ def fda_forward(model: nn.Module, prefix_ids: torch.Tensor, prefix_mask: torch.T
                 suffix_mask: torch.Tensor, k: int) -> tuple:
     """Facet-decoupled forward pass: ``(prefix_output, suffix_output)`` of ``model`` (a causal LM or its backbone).
 
-    The B right-padded prefixes ``[B, P]`` run once into a KV cache, repeated to ``B*K`` rows; the right-padded
-    suffixes ``[B*K, S]`` (rows ``b*K .. b*K+K-1`` belong to prefix b) run on top of it with position ids restarting at
-    each prefix's length, so every suffix sees exactly what it would see run alone after its prefix. Gradients flow
-    through the cache (used by the demo LLM's pre-training).
+    The B right-padded prefixes ``[B, P]`` run once into a KV cache of B rows. The right-padded suffixes
+    ``[B*K, S]`` (rows ``b*K .. b*K+K-1`` belong to prefix b) then run as one row per prefix, its K suffixes side by
+    side (``[B, K*S]``), on top of that cache, under a 4-D mask: suffix k of caption b attends to the real tokens of
+    prefix b and to its own earlier tokens only, at position ids restarting at the prefix's length. Every suffix so
+    sees exactly the tokens, positions and keys it would see run alone after its prefix, and the cache holds each
+    prefix once (no K-fold copy): B*(P + K*S) cached tokens, the tokens the batch processes. A sliding window is not
+    applied (the mask is the whole attention pattern): callers keep prompts within it. ``suffix_output``'s
+    ``last_hidden_state`` (and ``logits``) come back as ``[B*K, S, ...]``. Gradients flow through the cache (used by
+    the demo LLM's pre-training).
     """
     cache = DynamicCache(config=model.config)
     prefix_out = model(input_ids=prefix_ids, attention_mask=prefix_mask, past_key_values=cache, use_cache=True)
-    cache.batch_repeat_interleave(k)  # [B, ...] -> [B*K, ...]
-    prefix_len = prefix_mask.sum(dim=1).repeat_interleave(k)
-    positions = prefix_len[:, None] + torch.arange(suffix_ids.shape[1], device=suffix_ids.device)[None, :]
-    mask = torch.cat([prefix_mask.repeat_interleave(k, dim=0), suffix_mask], dim=1)
-    suffix_out = model(input_ids=suffix_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                       use_cache=True)
+    batch, width, device = prefix_ids.shape[0], suffix_ids.shape[1], suffix_ids.device
+    facet = torch.arange(k, device=device).repeat_interleave(width)  # [K*S]: the suffix of each column
+    step = torch.arange(width, device=device).repeat(k)  # [K*S]: the position inside it
+    own = (facet[:, None] == facet[None, :]) & (step[None, :] <= step[:, None])  # [K*S, K*S] query x key
+    real = suffix_mask.reshape(batch, 1, k * width).bool()
+    allowed = torch.cat([prefix_mask.bool()[:, None, :].expand(batch, k * width, -1), own[None] & real], dim=2)
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+    positions = prefix_mask.sum(dim=1)[:, None] + step[None, :]
+    suffix_out = model(input_ids=suffix_ids.reshape(batch, k * width), attention_mask=mask[:, None],
+                       position_ids=positions, past_key_values=cache, use_cache=True)
+    for name in ("last_hidden_state", "logits"):
+        value = getattr(suffix_out, name, None)
+        if value is not None:
+            setattr(suffix_out, name, value.reshape(batch * k, width, *value.shape[2:]))
     return prefix_out, suffix_out
 
 
@@ -229,6 +245,30 @@ class FacetEmbedder:
     def num_facets(self) -> int:
         return self.template.num_facets
 
+    def batch_bytes(self, captions: Sequence[str]) -> int:
+        """At most how many bytes one forward batch of these ``captions`` holds beyond the LLM's weights, at this
+        token budget (the model's float dtype; measured against peak RSS in tests/embed/test_real_llm.py):
+
+        - the KV cache of every layer run, for ``token_budget`` tokens (fda caches each prefix once, then its
+          suffixes: the tokens the batch processes; naive keeps no cache);
+        - one layer's activations for ``token_budget`` tokens: q/k/v, three MLP tensors, six of the hidden size, and
+          the two passes' outputs;
+        - that layer's attention scores (three times: the product, its masked copy, the softmax) and the mask,
+          ``token_budget`` queries by the longest row of keys among ``captions`` (fda: prefix + K suffixes; naive:
+          the longest prompt), as the CPU's eager/sdpa math path makes them.
+        """
+        config = self.backbone.config
+        items = [self._tokenize(truncate_caption(self.tokenizer, c, self.max_caption_tokens)[0]) for c in captions]
+        longest = max(len(t.prefix) + self.num_facets * max(map(len, t.suffixes)) if self.mode == "fda"
+                      else max(t.full_lengths) for t in items)
+        heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        layers = len(self.backbone.layers)
+        per_token = ((layers * 2 * kv_heads * head_dim if self.mode != "naive" else 0)
+                     + (heads + 2 * kv_heads) * head_dim + 3 * config.intermediate_size + 8 * config.hidden_size
+                     + (3 * heads + 1) * longest)
+        return self.token_budget * per_token * next(self.backbone.parameters()).element_size()
+
     # ---- tokenisation -------------------------------------------------------------------------------------------
     def _truncate(self, caption: str) -> str:
         text, truncated = truncate_caption(self.tokenizer, caption, self.max_caption_tokens)
@@ -239,13 +279,14 @@ class FacetEmbedder:
         *rows, caption_part = self.tokenizer(self.template.prompts(caption)
                                              + [self.template.caption_part(caption)])["input_ids"]
         shared = min(common_prefix_length(rows), min(len(r) for r in rows) - 1)  # every suffix keeps >= 1 token
-        if shared < len(caption_part) - 1:  # the closing quote may merge with what follows it; more may not
-            self.stats["prefix_boundary_split"] += 1
-        return _Tokenized(prefix=list(rows[0][:shared]), suffixes=[list(r[shared:]) for r in rows])
+        # the closing quote may merge with what follows it; more may not
+        return _Tokenized(prefix=list(rows[0][:shared]), suffixes=[list(r[shared:]) for r in rows],
+                          boundary_split=shared < len(caption_part) - 1)
 
     # ---- batching -----------------------------------------------------------------------------------------------
     def _padded_cost(self, n: int, longest: tuple[int, int, int], mode: str) -> int:
-        """Tokens a ``mode`` forward batch of ``n`` captions processes, padding included.
+        """Tokens a ``mode`` forward batch of ``n`` captions processes, padding included; in ``fda`` mode also the
+        tokens its KV cache holds at the end (each prefix once, then the suffixes: the same count).
 
         ``longest`` holds the batch's longest (prefix, suffix, full prompt) in tokens.
         """
@@ -255,13 +296,13 @@ class FacetEmbedder:
         return n * (prefix + self.num_facets * suffix)
 
     def _fits(self, prefix: int, suffix: int, mode: str) -> bool:
-        """Whether an fda batch's padded ``prefix`` plus ``suffix`` (tokens) fits the sliding window; naive batches
-        always fit."""
+        """Whether a prompt of ``prefix`` plus ``suffix`` tokens fits the sliding window, which fda's mask does not
+        apply (:func:`fda_forward`); naive passes apply it as on the prompt alone, so they always fit."""
         return mode == "naive" or self.window is None or prefix + suffix <= self.window
 
     def _batches(self, items: Sequence[_Tokenized], chosen: Sequence[int], mode: str) -> Iterator[list[int]]:
         """The indices ``chosen`` of ``items`` in ``mode`` batches of similar length whose padded cost stays within
-        the token budget (and, for fda, whose padded prompts fit the sliding window)."""
+        the token budget."""
         order = sorted(chosen, key=lambda i: max(items[i].full_lengths), reverse=True)
         batch: list[int] = []
         longest = (0, 0, 0)
@@ -269,8 +310,7 @@ class FacetEmbedder:
             item = items[i]
             own = (len(item.prefix), max(len(s) for s in item.suffixes), max(item.full_lengths))
             grown = tuple(max(a, b) for a, b in zip(longest, own))
-            if batch and (self._padded_cost(len(batch) + 1, grown, mode) > self.token_budget
-                          or not self._fits(grown[0], grown[1], mode)):
+            if batch and self._padded_cost(len(batch) + 1, grown, mode) > self.token_budget:
                 yield batch
                 batch, grown = [], own
             batch.append(i)
@@ -318,6 +358,7 @@ class FacetEmbedder:
         if self.mode == "official":
             return self._encode_official(captions, progress)
         items = [self._tokenize(self._truncate(c)) for c in captions]
+        self.stats["prefix_boundary_split"] += sum(t.boundary_split for t in items)
         out = torch.empty((len(items), self.num_facets, self.hidden_size), dtype=torch.float32)
         for forward, batch in self._plan(items):
             chosen = [items[i] for i in batch]

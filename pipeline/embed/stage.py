@@ -69,6 +69,9 @@ def _encode_by_source(labels: list[str], texts: list[str], embedders: Mapping[st
             if not chosen:
                 continue
             embedder.stats.clear()
+            batch = embedder.batch_bytes([texts[i] for i in chosen]) / 2**20
+            tqdm.write(f"{name}: {source} captions: at most {batch:.0f} MiB per LLM batch beyond the weights "
+                       f"(token budget {embedder.token_budget}; size embed.resources.mem_mb for it)", file=sys.stderr)
             encoded = embedder.encode([texts[i] for i in chosen], progress=progress)
             for i, row in zip(chosen, encoded):
                 vectors[i] = row

@@ -184,3 +184,25 @@ def test_a_tiny_embed_train_evaluate_run_on_the_real_llm(tmp_path):
           f"{result['metrics']}")
     assert result["scored"]["images"] == 8 and result["scored"]["texts"] == 8
     assert 0 <= result["metrics"]["image_retrieval_recall@5"] <= 1
+
+
+@pytest.mark.parametrize(("layer", "budget"), [(12, 8192), (-1, 4096)])
+def test_memory_while_embedding_stays_within_what_the_token_budget_predicts(tmp_path, layer, budget):
+    """fda caches each prefix once (no K-fold copy of its KV cache), so a batch holds its token budget's KV cache,
+    one layer's activations and its attention scores: `FacetEmbedder.batch_bytes`, a conservative bound (it counts
+    the attention scores as the math path makes them). The resident set of a process embedding the captions 4 times
+    over (full batches) rises by less than that while it encodes, glibc's retained heap included (what a SLURM
+    memory limit counts), and by more than a quarter of it (the bound is not vacuous)."""
+    import subprocess
+    import sys
+
+    from fixtures import HUNG_AFTER_S
+
+    captions = tmp_path / "captions.json"
+    captions.write_text(json.dumps(CAPTIONS * 4), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("encode_peak_rss.py")), str(captions),
+                           str(GGUF), str(layer), str(budget)], capture_output=True, text=True, timeout=HUNG_AFTER_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fields = dict(word.split("=") for word in proc.stdout.split()[-2:])
+    growth, predicted = float(fields["growth_mib"]), float(fields["predicted_mib"])
+    assert 0.25 * predicted < growth <= predicted, (growth, predicted)

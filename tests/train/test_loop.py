@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,15 +46,15 @@ def read_metrics(model_dir: Path) -> list[dict]:
 
 
 def flame_train(raw_pairs, out, state, doc: dict, processes=1, num_workers=0, checkpoint_every=100, popen=False,
-                clip=False):
+                clip=False, launcher=None, env=None):
     """`flame train` (or `flame train-clip` on captions files) in a subprocess, through `accelerate launch` (gloo on
-    CPU) when ``processes`` > 1."""
+    CPU) when ``processes`` > 1, or through ``launcher`` (a command prefix) with ``env`` added to the environment."""
     command, texts = ("train-clip", "--captions") if clip else ("train", "--embeddings")
-    cmd = [*launch_command(processes, BIN), command, "--shards", *[str(t) for t, _ in raw_pairs], texts,
-           *[str(p) for _, p in raw_pairs], "--out", str(out), "--state-dir", str(state),
+    cmd = [*(launcher or launch_command(processes, BIN)), command, "--shards", *[str(t) for t, _ in raw_pairs],
+           texts, *[str(p) for _, p in raw_pairs], "--out", str(out), "--state-dir", str(state),
            "--settings", json.dumps(doc), "--num-workers", str(num_workers), "--checkpoint-every",
            str(checkpoint_every)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {}))
     if popen:  # in its own process group, so a kill takes the launcher and every training process at once
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
@@ -79,11 +80,34 @@ def test_loss_falls_and_model_round_trips(tmp_path, objective):
     assert out.shape == (3, 16) and torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
 
 
+def _two_machines(raw, out: Path, state: Path, doc: dict) -> None:
+    """The training on two "machines" of one gloo process each on this host, as two SLURM nodes run it: the
+    per-node command the train rule's srun starts (`flame launch-node`), with node ids 0 and 1 and the first host
+    of the node list as the rendezvous (127.0.0.1, on a free port)."""
+    node = launch_command(1, BIN, nodes=2)
+    node = node[node.index(str(BIN / "python")):]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node[-1:-1] = ["--port", str(port)]  # before the `--`: SLURM_JOB_ID's port may be taken on a shared host
+    slurm = {"SLURM_JOB_ID": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "127.0.0.1,127.0.0.1"}
+    procs = [flame_train(raw, out, state, doc, popen=True, launcher=node, env={**slurm, "SLURM_NODEID": str(rank)})
+             for rank in (0, 1)]
+    logs = [proc.communicate(timeout=HUNG_AFTER_S)[0] for proc in procs]
+    for rank, (proc, log) in enumerate(zip(procs, logs)):
+        assert proc.returncode == 0, log[-3000:]
+        assert f"--num_processes 2 --num_machines 2 --machine_rank {rank} --main_process_ip 127.0.0.1" in log
+
+
 @pytest.mark.parametrize("processes", [2])
 def test_two_processes_on_uneven_shards_run_the_same_steps_with_the_same_lr_curve(tmp_path, processes):
+    """... and two machines of one process each give the two processes' weights bit for bit."""
     raw = write_training_pairs(tmp_path, sizes=(16, 40, 40))
     doc = {**BASE, "batch_size": 8, "warmup_steps": 2}
     flame_train(raw, tmp_path / "two", tmp_path / "state2", doc, processes=processes)
+    _two_machines(raw, tmp_path / "two-machines", tmp_path / "state-machines", doc)
+    assert ((tmp_path / "two-machines" / "model.safetensors").read_bytes()
+            == (tmp_path / "two" / "model.safetensors").read_bytes())
     flame_train(raw, tmp_path / "one", tmp_path / "state1", {**doc, "batch_size": 8 * processes})
     two = json.loads((tmp_path / "two" / "train_summary.json").read_text())
     one = json.loads((tmp_path / "one" / "train_summary.json").read_text())

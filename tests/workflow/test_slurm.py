@@ -1,10 +1,13 @@
-"""The workflow on a real SLURM scheduler: a single-host cluster (Debian's slurm-wlm and munge, installed when
-missing), the demo DAG submitted through profiles/slurm by snakemake-executor-plugin-slurm, outputs equal to a local
-run's. Plus the sbatch arguments the profile gives the GPU rules of the real config."""
+"""The workflow on a real SLURM scheduler: a two-node cluster on this host (Debian's slurm-wlm and munge, installed
+when missing), the demo DAG submitted through profiles/slurm by snakemake-executor-plugin-slurm, outputs equal to a
+local run's, and its training on both nodes equal to a 2-process run. Plus the sbatch arguments the profile gives the
+GPU rules of the real config."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -20,6 +23,7 @@ import yaml
 
 from fixtures import HUNG_AFTER_S
 from fixtures.workflow import shrink_demo
+from pipeline.train.launch import launch_command
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -60,7 +64,8 @@ def _wait(predicate, what: str, seconds: float = 600):
 
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
-    """A one-node SLURM cluster (no accounting database, as many small clusters) on this host; yields the env with
+    """A two-node SLURM cluster (no accounting database, as many small clusters) on this host: nodes `localhost`
+    and the host's name, one slurmd each (Debian's slurmd runs several on one host with -N); yields the env with
     SLURM_CONF. The daemons it starts are stopped by PID."""
     reason = _install()
     if reason:
@@ -70,9 +75,13 @@ def slurm_cluster(tmp_path_factory):
     if conf.exists():
         pytest.skip(f"{conf} exists: this host has a SLURM configuration of its own, which the test will not replace")
     root = tmp_path_factory.mktemp("slurm")
-    for name in ("state", "spool"):
-        (root / name).mkdir()
     host = socket.gethostname()
+    # two nodes on this host (one slurmd each, -N), both names resolve here; slurmctld takes a second NodeName on a
+    # host name only after the node named by it (else "Duplicated NodeHostName")
+    nodes = (host, "localhost")
+    for name in ("state", *(f"spool-{node}" for node in nodes)):
+        (root / name).mkdir()
+    ports = [_free_port() for _ in nodes]
     memory_mb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                          if line.startswith("MemTotal"))) // 1024 - 2048
     conf.parent.mkdir(parents=True, exist_ok=True)
@@ -82,13 +91,12 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool
+SlurmdSpoolDir={root}/spool-%n
 SlurmctldPidFile={root}/slurmctld.pid
-SlurmdPidFile={root}/slurmd.pid
+SlurmdPidFile={root}/slurmd-%n.pid
 SlurmctldLogFile={root}/slurmctld.log
-SlurmdLogFile={root}/slurmd.log
+SlurmdLogFile={root}/slurmd-%n.log
 SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -98,7 +106,8 @@ MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MinJobAge=3600
-NodeName={host} CPUs={os.cpu_count()} RealMemory={memory_mb} State=UNKNOWN
+NodeName={host} Port={ports[0]} CPUs={os.cpu_count()} RealMemory={memory_mb} State=UNKNOWN
+NodeName=localhost NodeHostname={host} Port={ports[1]} CPUs={os.cpu_count()} RealMemory={memory_mb} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)
     env = dict(os.environ, SLURM_CONF=str(conf))
@@ -110,8 +119,8 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                                   stderr=subprocess.DEVNULL)
         started.append(munged)
         _wait(munge_socket.exists, "munged did not start")
-    for daemon in ("slurmctld", "slurmd"):
-        started.append(subprocess.Popen([daemon, "-D", "-f", str(conf)], env=env, stdout=subprocess.DEVNULL,
+    for daemon in (["slurmctld"], *(["slurmd", "-N", node] for node in nodes)):
+        started.append(subprocess.Popen([*daemon, "-D", "-f", str(conf)], env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL))
 
     def idle() -> bool:
@@ -119,7 +128,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         return proc.stdout.strip() == "idle"
 
     try:
-        _wait(idle, "the SLURM node did not become idle")
+        _wait(idle, "the SLURM nodes did not become idle")
         yield env
     finally:
         for proc in reversed(started):
@@ -183,6 +192,35 @@ def test_the_demo_dag_on_a_real_slurm_cluster_equals_a_local_run(slurm_cluster, 
                      for w in ("local", "slurm"))
     assert local["metrics"] == remote["metrics"]
 
+    # the training again on both nodes (train.resources.nodes: 2, one gloo process each): one sbatch job of two
+    # nodes whose own srun starts `flame launch-node` on each; the weights equal a 2-process run of the same command
+    config = yaml.safe_load(cfg.read_text())
+    config["train"]["resources"]["nodes"] = 2
+    (tmp_path / "two-nodes.yaml").write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "slurm"
+    proc = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--profile",
+                           str(REPO / "profiles" / "slurm"), "--directory", str(workdir), "results/demo/train/flame",
+                           "--forcerun", "train", "--configfile", str(tmp_path / "two-nodes.yaml"), *slurm_flags],
+                          env=env, capture_output=True, text=True, timeout=HUNG_AFTER_S)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and log.count("has been submitted with SLURM jobid") == 1, log[-4000:]
+    [command] = [line for line in log.splitlines() if line.startswith("Shell command:") and " launch-node " in line]
+    assert " srun --nodes 2 --ntasks-per-node 1 " in command
+    train_log = (workdir / "results" / "demo" / "logs" / "train" / "flame.log").read_text()
+    for rank in (0, 1):
+        assert f"--num_processes 2 --num_machines 2 --machine_rank {rank} --main_process_ip localhost " in train_log
+    summary = json.loads((workdir / "results" / "demo" / "train" / "flame" / "train_summary.json").read_text())
+    assert len(summary["steps_per_process_this_run"]) == 2
+    words = shlex.split(command.split(" -- ", 1)[1].split(" > ", 1)[0])  # `train --shards ...`, the job's own
+    for flag, path in (("--out", tmp_path / "two-processes"), ("--state-dir", tmp_path / "two-processes-state")):
+        words[words.index(flag) + 1] = str(path)
+    threads = command.split("OMP_NUM_THREADS=", 1)[1].split()[0]  # the job's own: matmul rounding depends on it
+    proc = subprocess.run([*launch_command(2, BIN), *words], cwd=workdir, capture_output=True, text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS=threads), timeout=HUNG_AFTER_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ((tmp_path / "two-processes" / "model.safetensors").read_bytes()
+            == (workdir / "results" / "demo" / "train" / "flame" / "model.safetensors").read_bytes())
+
 
 def _sbatch_call(rule_resources: dict, threads: int) -> str:
     """The sbatch call snakemake-executor-plugin-slurm makes for a job with these resources."""
@@ -215,3 +253,9 @@ def test_the_slurm_profile_gives_the_gpu_rules_of_the_real_config_their_gpus_cpu
     assert "--gpus=1" in embed and f"--cpus-per-task={config['embed']['threads']}" in embed and "-p gpu" in embed
     caption = _sbatch_call(resources("caption"), config["caption"]["threads"])
     assert "--gpus=1" in caption and "-t 720" in caption
+    # several nodes: the resources the train rule gives a job of train.resources {nodes: 4, gpu: 8} (test_plan.py)
+    multi = {**resources("train"), "nodes": 4, "mpi": "srun", "tasks": 4, "gres": "gpu:8"}
+    del multi["gpu"]
+    train = _sbatch_call(multi, config["train"]["threads"])
+    assert "--nodes=4" in train and "--ntasks=4" in train and " --gres=gpu:8" in train and "--gpus" not in train
+    assert f"--cpus-per-task={config['train']['threads']}" in train and "--ntasks-per-gpu" not in train
