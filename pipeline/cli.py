@@ -69,6 +69,11 @@ def _print(document) -> None:
     print(json.dumps(document, indent=2, default=str))
 
 
+def _after_dashes(words: list[str]) -> list[str]:
+    """An ``argparse.REMAINDER`` argument's words without the ``--`` that separates them from the flags."""
+    return words[1:] if words[:1] == ["--"] else words
+
+
 def cmd_demo_data(args) -> None:
     from pipeline.demo.writers import write_demo_data
 
@@ -150,7 +155,7 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_evaluate_batch(args) -> None:
-    shared = args.shared[1:] if args.shared[:1] == ["--"] else args.shared
+    shared = _after_dashes(args.shared)
     for i, job in enumerate(args.jobs):
         if not isinstance(job, list) or not all(isinstance(word, str) for word in job):
             raise ValueError(f"--jobs item {i}: expected a list of `flame evaluate` arguments (strings)")
@@ -185,7 +190,7 @@ def cmd_launch_node(args) -> None:
 
     from pipeline.train.launch import node_command
 
-    command = args.command_args[1:] if args.command_args[:1] == ["--"] else args.command_args
+    command = _after_dashes(args.command_args)
     if not command:
         raise ValueError("no command after --: give the `flame` command to launch, e.g. -- train --shards ...")
     launcher = node_command(os.environ, args.nodes, args.processes_per_node, Path(sys.executable).parent, args.port)
