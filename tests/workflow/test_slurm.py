@@ -62,6 +62,19 @@ def _wait(predicate, what: str, seconds: float = 600):
     raise TimeoutError(f"{what} within {seconds} s")
 
 
+def _munge_answers() -> bool:
+    """Whether a munged answers on its socket (`munge -n` encodes an empty credential through it)."""
+    return subprocess.run(["munge", "-n"], capture_output=True).returncode == 0
+
+
+def _cluster_state(env: dict, root: Path) -> str:
+    """What sinfo says of each node and the last lines of each daemon's log: the reason a cluster did not start."""
+    nodes = subprocess.run(["sinfo", "-N", "-h", "-o", "%N %T %E"], env=env, capture_output=True, text=True)
+    logs = [f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            for log in sorted(root.glob("*.log"))]
+    return "\n".join([f"sinfo: {nodes.stdout.strip()} {nodes.stderr.strip()}", *logs])
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
     """A two-node SLURM cluster (no accounting database, as many small clusters) on this host: nodes `localhost`
@@ -112,13 +125,12 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)
     env = dict(os.environ, SLURM_CONF=str(conf))
     started = []
-    munge_socket = Path("/run/munge/munge.socket.2")
-    if not munge_socket.exists():
+    if not _munge_answers():  # a socket file alone may be left from a munged that is gone (--force replaces it)
         Path("/run/munge").mkdir(parents=True, exist_ok=True)
         munged = subprocess.Popen(["munged", "--foreground", "--force"], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         started.append(munged)
-        _wait(munge_socket.exists, "munged did not start")
+        _wait(_munge_answers, "munged did not answer")
     for daemon in (["slurmctld"], *(["slurmd", "-N", node] for node in nodes)):
         started.append(subprocess.Popen([*daemon, "-D", "-f", str(conf)], env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL))
@@ -128,7 +140,10 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         return proc.stdout.strip() == "idle"
 
     try:
-        _wait(idle, "the SLURM nodes did not become idle")
+        try:
+            _wait(idle, "the SLURM nodes did not become idle")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}\n{_cluster_state(env, root)}") from None
         yield env
     finally:
         for proc in reversed(started):
@@ -207,8 +222,11 @@ def test_the_demo_dag_on_a_real_slurm_cluster_equals_a_local_run(slurm_cluster, 
     [command] = [line for line in log.splitlines() if line.startswith("Shell command:") and " launch-node " in line]
     assert " srun --nodes 2 --ntasks-per-node 1 " in command
     train_log = (workdir / "results" / "demo" / "logs" / "train" / "flame.log").read_text()
-    for rank in (0, 1):
-        assert f"--num_processes 2 --num_machines 2 --machine_rank {rank} --main_process_ip localhost " in train_log
+    # both ranks meet at the job's first host, whichever of the two node names SLURM lists first
+    nodes = subprocess.run(["sinfo", "-N", "-h", "-o", "%N"], env=env, capture_output=True, text=True).stdout.split()
+    hosts = {rank: [host for host in nodes if f"--num_processes 2 --num_machines 2 --machine_rank {rank} "
+                    f"--main_process_ip {host} " in train_log] for rank in (0, 1)}
+    assert len(hosts[0]) == 1 and hosts[0] == hosts[1], (nodes, train_log[-3000:])
     summary = json.loads((workdir / "results" / "demo" / "train" / "flame" / "train_summary.json").read_text())
     assert len(summary["steps_per_process_this_run"]) == 2
     words = shlex.split(command.split(" -- ", 1)[1].split(" > ", 1)[0])  # `train --shards ...`, the job's own
