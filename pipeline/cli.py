@@ -123,8 +123,9 @@ def cmd_embed(args) -> None:
     check_layer(args.settings.get("layer"), "--settings: key layer")
     settings = validate_document("embed_settings", args.settings, "--settings")
     execution = _execution(args, "embed_execution", ("token_budget",))
-    counts = stage.run(args.captions, args.out, settings, execution["token_budget"], args.device)
-    print(f"{args.captions}: {dict(counts)}")
+    pairs = list(zip(args.captions, args.out))
+    for (captions, _), counts in zip(pairs, stage.run(pairs, settings, execution["token_budget"], args.device)):
+        print(f"{captions}: {dict(counts)}")
 
 
 def cmd_train(args) -> None:
@@ -284,11 +285,13 @@ def _add_stage_parsers(sub, fmt) -> None:
     _device_flag(p)
     p.set_defaults(func=cmd_caption, inputs=("shard",), outputs=("out", "state_dir"))
 
-    p = sub.add_parser("embed", formatter_class=fmt, help="facet embeddings of one captions file",
+    p = sub.add_parser("embed", formatter_class=fmt, help="facet embeddings of captions files",
                        description="Run the frozen LLM over every caption with K facet prompts "
-                                   "(facet-decoupled attention) and write the embeddings as Parquet.")
-    p.add_argument("captions", type=Path, help="captions .parquet from `flame caption`")
-    p.add_argument("out", type=Path, help="output .parquet")
+                                   "(facet-decoupled attention) and write the embeddings as Parquet. Several "
+                                   "CAPTIONS OUT pairs embed several shards, one after the other, with the LLM "
+                                   "loaded once.")
+    p.add_argument("pairs", nargs="+", type=Path, action=_Pairs, metavar="CAPTIONS OUT",
+                   help="a captions .parquet from `flame caption` and its output .parquet; repeat for more shards")
     p.add_argument("--settings", type=_document(dict), required=True, metavar="JSON|FILE",
                    help=SETTINGS_HELP.format(stage="embed", section="embed", definition="embed_settings")
                    + ' Example: \'{"llm": "models/tiny-llm", "layer": -1}\'.')
@@ -454,6 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stage_parsers(sub, fmt)
     _add_demo_parsers(sub, fmt)
     return parser
+
+
+class _Pairs(argparse.Action):
+    """CAPTIONS OUT [CAPTIONS OUT ...]: sets ``captions`` and ``out`` to the lists of the pairs' two sides."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) % 2:
+            parser.error(f"{self.metavar}: {len(values)} paths given, not pairs (the last, {values[-1]}, has no OUT)")
+        namespace.captions, namespace.out = values[0::2], values[1::2]
 
 
 def _paths(args, names: tuple[str, ...]) -> list[Path]:

@@ -541,6 +541,34 @@ def model_settings_json(model):
     return as_json(merge(document, replica.changes))
 
 
+def embed_jobs():
+    """The embed rules as (name, shard names, log name) triples. With embed.execution.shards_per_job 1, one over
+    the {shard} wildcard named `embed`; else one per chunk of that many shards (the last one shorter), named
+    embed_chunk<i>, whose single job embeds them all with the LLM loaded once."""
+    size = config["embed"]["execution"]["shards_per_job"]
+    if size == 1:
+        return [("embed", ["{shard}"], "{shard}")]
+    names = list(SHARDS)
+    return [
+        (f"embed_chunk{i // size}", names[i : i + size], f"chunk-{i // size:05d}") for i in range(0, len(names), size)
+    ]
+
+
+def embed_resources(shards):
+    """An embed job's resources: the stage's, its runtime (minutes per shard) times the job's shards."""
+    resources = stage_resources("embed")
+    resources["runtime"] *= shards
+    return resources
+
+
+def embed_pairs(shards):
+    """`flame embed`'s CAPTIONS OUT pairs for a job of ``shards`` shards, as shell placeholders: in the command itself,
+    not a param, so that the one-shard rule's command is the same whatever embed.execution.shards_per_job is."""
+    if shards == 1:
+        return "{input.captions:q} {output:q}"
+    return " ".join(f"{{input.captions[{i}]:q}} {{output[{i}]:q}}" for i in range(shards))
+
+
 def execution_resources(stage):
     """The stage's speed-only settings (config[stage]['execution']) as resources: used, never rerun triggers."""
     return dict(config[stage]["execution"])

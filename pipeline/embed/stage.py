@@ -120,12 +120,18 @@ def embed_captions_file(captions_path: Path, out: Path, embedders: Mapping[str, 
     return counts
 
 
-def run(captions: Path, out: Path, settings: dict, token_budget: int, device: str = "auto") -> Counter:
-    """The embed stage: load ``settings["llm"]`` once, embed every caption source of ``settings["sources"]`` of
-    ``captions`` into ``out`` (one writer at a time). ``settings``: a validated ``embed_settings`` document;
-    ``token_budget``: padded tokens per LLM batch (speed only). Returns the counts."""
-    if not captions.exists():
-        raise FileNotFoundError(f"{captions}: captions file not found")
+def run(pairs: list[tuple[Path, Path]], settings: dict, token_budget: int, device: str = "auto") -> list[Counter]:
+    """The embed stage: load ``settings["llm"]`` once, then embed every caption source of ``settings["sources"]`` of
+    each captions file of ``pairs`` (captions, out) into its out (one writer at a time, one file after the other).
+    ``settings``: a validated ``embed_settings`` document; ``token_budget``: padded tokens per LLM batch (speed
+    only). Returns the counts per pair; every captions file must exist before the LLM is loaded."""
+    outs = [out.resolve() for _, out in pairs]
+    twice = sorted({str(out) for out in outs if outs.count(out) > 1})
+    if twice:
+        raise ValueError(f"output given for more than one captions file: {', '.join(twice)}")
+    missing = [str(captions) for captions, _ in pairs if not captions.exists()]
+    if missing:
+        raise FileNotFoundError(f"captions file not found: {', '.join(missing)}")
     templates = text_layout(settings["layout"], settings["facets"])
     model, tokenizer = load_llm(settings["llm"], revision=settings["revision"], dtype=settings["dtype"],
                                 device=device, trust_remote_code=settings["trust_remote_code"])
@@ -135,10 +141,13 @@ def run(captions: Path, out: Path, settings: dict, token_budget: int, device: st
     metadata = {"llm": settings["llm"], "revision": settings["revision"], "layout": settings["layout"],
                 "llm_commit": getattr(model.config, "_commit_hash", None),
                 "llm_identity": llm_identity(settings["llm"], model),
-                # the shard the captions were made from; a captions file made elsewhere has none (training refuses it)
-                "shard": read_parquet_metadata(captions, required=False).get("shard"),
                 "llm_dtype": str(next(model.parameters()).dtype),
                 "provenance": provenance(embeddings.VERSION, as_json(settings))}
-    with single_writer(out):
-        return embed_captions_file(captions, out, embedders, settings["sources"], normalize=settings["normalize"],
-                                   metadata=metadata)
+    counts = []
+    for captions, out in pairs:
+        # the shard the captions were made from; a captions file made elsewhere has none (training refuses it)
+        shard = read_parquet_metadata(captions, required=False).get("shard")
+        with single_writer(out):
+            counts.append(embed_captions_file(captions, out, embedders, settings["sources"],
+                                              normalize=settings["normalize"], metadata={**metadata, "shard": shard}))
+    return counts

@@ -1,4 +1,7 @@
-"""The embed stage's Parquet: one row per (caption, facet), no padding to the largest K, provenance metadata."""
+"""The embed stage's Parquet: one row per (caption, facet), no padding to the largest K, provenance metadata; several
+captions files with one load of the LLM."""
+
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -6,11 +9,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from pipeline.cli import main
+from pipeline.embed import stage
 from pipeline.embed.fda import FacetEmbedder
 from pipeline.embed.prompts import FACET_SETS, templates_hash, text_layout
 from pipeline.embed.stage import embed_captions_file
 from pipeline.io.embeddings import read_embeddings
-from pipeline.io.parquet import read_parquet_metadata
+from pipeline.io.parquet import read_parquet_metadata, write_parquet
+from pipeline.llm import load_llm
 
 
 @pytest.fixture()
@@ -118,3 +124,50 @@ def test_the_caption_limit_is_recorded_as_part_of_the_text_side(tmp_path, captio
     assert "max_caption_tokens" in TEXT_SIDE_KEYS
     assert text_side(read_parquet_metadata(out))["max_caption_tokens"] == 3
     assert counts["truncated"] == 2  # "A red star falls." and "A blue circle rests." are longer than 3 tokens
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_several_captions_files_in_one_call_load_the_llm_once_and_equal_one_call_each(tmp_path, captions_file,
+                                                                                      tiny_llm, tokenizer,
+                                                                                      monkeypatch):
+    """`flame embed C1 O1 C2 O2` (a chunk of shards, embed.execution.shards_per_job): one load of the LLM, and each
+    output equals `flame embed` of its captions file alone, its own shard recorded."""
+    llm = tmp_path / "llm"
+    tiny_llm.save_pretrained(llm)
+    tokenizer.save_pretrained(llm)
+    other = tmp_path / "other.parquet"
+    write_parquet(pa.table({"key": ["c", "d", "e"], "raw": ["a green ring", "two stars", "fog"],
+                            "long": [["A green ring in the fog."], [], ["Fog over a purple hexagon, at night."]],
+                            "short": [[], ["Two stars."], []]}), other, {"stage": "caption", "shard": "shard-00007"})
+    loads = []
+
+    def counted(*args, **kwargs):
+        loads.append(args[0])
+        return load_llm(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "load_llm", counted)
+    settings = ["--settings", json.dumps({"llm": str(llm), "layout": "paper"}), "--device", "cpu"]
+    assert main(["embed", str(captions_file), str(tmp_path / "a.parquet"), str(other), str(tmp_path / "b.parquet"),
+                 *settings]) == 0
+    assert loads == [str(llm)]
+    for captions, chunked, alone in ((captions_file, "a", "a1"), (other, "b", "b1")):
+        assert main(["embed", str(captions), str(tmp_path / f"{alone}.parquet"), *settings]) == 0
+        assert pq.read_table(tmp_path / f"{chunked}.parquet").equals(pq.read_table(tmp_path / f"{alone}.parquet"))
+        meta, meta_alone = (read_parquet_metadata(tmp_path / f"{name}.parquet") for name in (chunked, alone))
+        assert meta["captions_file"] == str(captions) and meta.pop("seconds") >= 0 and meta_alone.pop("seconds") >= 0
+        assert meta == meta_alone
+    assert read_parquet_metadata(tmp_path / "b.parquet")["shard"] == "shard-00007"
+    assert read_parquet_metadata(tmp_path / "a.parquet")["shard"] is None  # a captions file not written by flame
+    assert len(loads) == 3
+
+
+def test_a_missing_captions_file_or_one_output_twice_fails_before_the_llm_loads(tmp_path, captions_file,
+                                                                                monkeypatch, capsys):
+    monkeypatch.setattr(stage, "load_llm", lambda *a, **k: pytest.fail("the LLM was loaded"))
+    settings = ["--settings", '{"llm": "x"}']
+    missing = tmp_path / "missing.parquet"
+    assert main(["embed", str(captions_file), "a.parquet", str(missing), "b.parquet", *settings]) == 1
+    assert f"captions file not found: {missing}" in capsys.readouterr().err
+    assert main(["embed", str(captions_file), str(tmp_path / "a.parquet"), str(captions_file),
+                 str(tmp_path / "a.parquet"), *settings]) == 1
+    assert f"output given for more than one captions file: {tmp_path / 'a.parquet'}" in capsys.readouterr().err

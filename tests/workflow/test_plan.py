@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -47,16 +48,20 @@ def test_no_config_is_an_error_naming_the_configs(tmp_path):
     assert proc.returncode != 0 and "config/demo.yaml" in proc.stderr + proc.stdout
 
 
-def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_path):
-    """`snakemake -n --configfile config/cc3m.yaml` as the README says, with 332 placeholder shards where the
-    user's copy of CC3M would be (an overlay config sets only data.train_shards)."""
+def cc3m_shards(tmp_path: Path) -> Path:
+    """An overlay config naming 332 placeholder shards where the user's copy of CC3M would be (data.train_shards)."""
     shards = tmp_path / "cc3m"
     shards.mkdir()
     for i in range(332):
         (shards / f"{i:05d}.tar").write_bytes(b"")
     overlay = tmp_path / "where-my-data-is.yaml"
     overlay.write_text(yaml.safe_dump({"data": {"train_shards": f"{shards}/{{00000..00331}}.tar"}}))
-    proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(overlay), cwd=REPO)
+    return overlay
+
+
+def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_path):
+    """`snakemake -n --configfile config/cc3m.yaml` as the README says, with the real shards' placeholders."""
+    proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(cc3m_shards(tmp_path)), cwd=REPO)
     out = proc.stdout + proc.stderr
     # 2 models x (36 English benchmarks + Crossmodal-3600 in 36 languages + ImageNet-1k in 5), and FLAME alone on
     # few-shot MiniImageNet (its LLM answers)
@@ -101,6 +106,36 @@ def test_real_config_dry_run_from_the_repository_root_plans_the_real_run(tmp_pat
     assert caption_args[caption_args.index("--batch-size") + 1] == "32"
     assert caption_args[caption_args.index("--state-dir") + 1] == "state/cc3m/caption"
     assert caption_gpus(out) == {1}
+
+
+def test_chunked_embedding_plans_one_job_per_chunk_of_shards_each_embedding_its_own_shards(tmp_path):
+    """cc3m with embed.execution.shards_per_job: 8: 42 embed jobs (41 of 8 shards, the last of 4), each one
+    `flame embed` over its shards' CAPTIONS OUT pairs with the runtime of its shards; the training reads all 332."""
+    chunks = tmp_path / "chunks.yaml"
+    chunks.write_text(yaml.safe_dump({"embed": {"execution": {"shards_per_job": 8}}}))
+    proc = snakemake("-n", "-p", "--configfile", "config/cc3m.yaml", str(cc3m_shards(tmp_path)), str(chunks),
+                     cwd=REPO)
+    out = proc.stdout + proc.stderr
+    jobs = planned_jobs(out)
+    assert "embed" not in jobs and {name for name in jobs if name.startswith("embed")} == {
+        f"embed_chunk{i}" for i in range(42)}
+    assert sum(jobs.values()) == 332 + 42 + 2 + 155 + 1 + 1 + 1
+    runtime = yaml.safe_load((REPO / "config" / "cc3m.yaml").read_text())["embed"]["resources"]["runtime"]
+    embedded, sizes = [], []
+    for block in out.split("\nrule embed_chunk")[1:]:
+        command = next(line for line in block.splitlines() if line.startswith("Shell command:"))
+        pairs = shlex.split(command.split(" flame embed ", 1)[1].split(" --settings ", 1)[0])
+        captions, outputs = pairs[0::2], pairs[1::2]
+        assert [Path(c).stem for c in captions] == [Path(o).stem for o in outputs]  # each shard to its own file
+        assert all(c.startswith("results/cc3m/caption/") and o.startswith("results/cc3m/embed/")
+                   for c, o in zip(captions, outputs))
+        assert f"runtime={runtime * len(captions)}," in block
+        embedded += [Path(c).stem for c in captions]
+        sizes.append(len(captions))
+    assert sorted(embedded) == [f"{i:05d}" for i in range(332)]  # every shard once
+    assert sorted(sizes) == [4] + [8] * 41
+    train = next(line for line in out.splitlines() if " train --shards " in line)
+    assert len(re.findall(r"results/cc3m/embed/\w+/\d{5}\.parquet", train)) == 332
 
 
 def test_dotted_and_folder_shard_names_plan_one_job_per_shard_and_a_collision_names_both(tmp_path):
@@ -517,13 +552,23 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         assert not (tmp_path / "results" / "demo" / "eval" / model / "broken" / "en.json").exists()
         log = (tmp_path / "results" / "demo" / "logs" / "evaluate" / model / "broken" / "en.log").read_text()
         assert "nowhere/docci/docci_descriptions.jsonlines: missing" in log and "expected layout" in log
+
+    # both shards in one embed job (embed.execution.shards_per_job: 2): the same embeddings. Each output's job then
+    # has other inputs, so Snakemake re-embeds and retrains FLAME: the chunk size is chosen before a run
+    embedded = {path: pq.read_table(path) for path in (tmp_path / "results" / "demo" / "embed").glob("*/*.parquet")}
+    assert len(embedded) == 2
+    chunked = {**base["embed"], "execution": {**base["embed"]["execution"], "shards_per_job": 2}}
+    assert plan(embed=chunked) == {"embed_chunk0": 1, **retrained(*flames)}
+    snakemake(*run, "--configfile", str(tmp_path / "changed.yaml"), "--until", "embed_chunk0")
+    for path, table in embedded.items():
+        assert pq.read_table(path).equals(table), path
+    [log] = (tmp_path / "results" / "demo" / "logs" / "embed").glob("*/chunk-00000.log")
+    assert all(f"shard-0000{i}.parquet: {{" in log.read_text() for i in (0, 1))
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
 
 
 @pytest.mark.e2e
 def test_caption_rule_runs_a_tiny_minicpm_v_and_reruns_when_a_prompt_changes(tmp_path):
-    import pyarrow.parquet as pq
-
     from pipeline.demo.tiny_vlm import save_tiny_vlm
     from pipeline.io.parquet import read_parquet_metadata
 
