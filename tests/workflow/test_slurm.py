@@ -53,13 +53,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(predicate, what: str, seconds: float = 600):
+def _wait(predicate, what: str, seconds: float = 600, explain=lambda: ""):
+    """Poll ``predicate`` until it holds; else a TimeoutError saying ``what`` and ``explain()`` (why, if known)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if predicate():
             return
         time.sleep(0.5)
-    raise TimeoutError(f"{what} within {seconds} s")
+    raise TimeoutError(f"{what} within {seconds} s\n{explain()}".rstrip())
 
 
 def _munge_answers() -> bool:
@@ -140,10 +141,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         return proc.stdout.strip() == "idle"
 
     try:
-        try:
-            _wait(idle, "the SLURM nodes did not become idle")
-        except TimeoutError as error:
-            raise TimeoutError(f"{error}\n{_cluster_state(env, root)}") from None
+        _wait(idle, "the SLURM nodes did not become idle", explain=lambda: _cluster_state(env, root))
         yield env
     finally:
         for proc in reversed(started):
