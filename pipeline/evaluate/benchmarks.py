@@ -6,16 +6,19 @@ prompt alone (``description``), as the paper scores them."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.evaluate import readers
-from pipeline.evaluate.compositionality import evaluate_sugar_crepe, evaluate_winoground
-from pipeline.evaluate.fewshot import FewShotBenchmark, FewShotSettings, evaluate_fewshot
-from pipeline.evaluate.linear_probe import ProbeSettings, evaluate_linear_probe
-from pipeline.evaluate.retrieval import Ranking, evaluate_retrieval, score_retrieval, top_images
-from pipeline.evaluate.zeroshot import evaluate_zeroshot
+from pipeline.settings import allowed
+
+if TYPE_CHECKING:
+    from pipeline.evaluate.fewshot import FewShotBenchmark
+    from pipeline.evaluate.linear_probe import ProbeSettings
+    from pipeline.evaluate.readers import CaptionSelectionSet, LinearProbeSet
+    from pipeline.evaluate.retrieval import Ranking
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,8 @@ class Request:
 
     data: Path
     language: str = "en"
-    subsets: tuple[str, ...] = readers.SUGAR_CREPE_SUBSETS
-    probe: ProbeSettings = ProbeSettings()
+    subsets: tuple[str, ...] = allowed("benchmark", "subsets")
+    probe: ProbeSettings = field(default_factory=lambda: _module("linear_probe").ProbeSettings())
     fewshot: dict = field(default_factory=dict)
 
 
@@ -44,35 +47,54 @@ class Format:
     multilingual: bool = False
 
 
-def _english(reader: Callable[[Path], object]) -> Callable[[Request], object]:
-    return lambda request: reader(request.data)
+def _module(name: str):
+    """``pipeline.evaluate.<name>``, imported when a benchmark is read or scored, not with this table: the workflow
+    reads the table to plan, and importing torch would cost every ``snakemake`` call seconds."""
+    return importlib.import_module(f"pipeline.evaluate.{name}")
 
 
-def _per_language(reader: Callable[[Path, str], object]) -> Callable[[Request], object]:
-    return lambda request: reader(request.data, request.language)
+def _lazy(module: str, name: str) -> Callable:
+    """``pipeline.evaluate.<module>.<name>``, imported at its first call."""
+    return lambda *args: getattr(_module(module), name)(*args)
 
 
-def _sugar_crepe(request: Request) -> dict[str, readers.CaptionSelectionSet]:
-    return {name: readers.read_sugar_crepe(request.data, name) for name in request.subsets}
+def _english(reader: str) -> Callable[[Request], object]:
+    return lambda request: getattr(_module("readers"), reader)(request.data)
+
+
+def _per_language(reader: str) -> Callable[[Request], object]:
+    return lambda request: getattr(_module("readers"), reader)(request.data, request.language)
+
+
+def _sugar_crepe(request: Request) -> dict[str, CaptionSelectionSet]:
+    return {name: _module("readers").read_sugar_crepe(request.data, name) for name in request.subsets}
 
 
 def _flickr(name: str) -> Callable[[Request], object]:
-    return lambda request: readers.read_flickr(request.data, name=name)
+    return lambda request: _module("readers").read_flickr(request.data, name=name)
 
 
-def _linear_probe(request: Request) -> tuple[readers.LinearProbeSet, ProbeSettings]:
-    return readers.read_wds_linear_probe(request.data), request.probe
+def _linear_probe(request: Request) -> tuple[LinearProbeSet, ProbeSettings]:
+    return _module("readers").read_wds_linear_probe(request.data), request.probe
 
 
-def _probe(model, read: tuple[readers.LinearProbeSet, ProbeSettings], prompt: str) -> dict[str, float]:
+def _probe(model, read: tuple[LinearProbeSet, ProbeSettings], prompt: str) -> dict[str, float]:
     probe, settings = read
-    return evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames), settings)
+    return _module("linear_probe").evaluate_linear_probe(model, probe.train, probe.test, len(probe.classnames),
+                                                         settings)
 
 
 def _fewshot(request: Request) -> FewShotBenchmark:
-    return FewShotBenchmark(readers.read_fewshot_miniimagenet(request.data),
-                            FewShotSettings.from_document(request.fewshot))
+    fewshot = _module("fewshot")
+    return fewshot.FewShotBenchmark(_module("readers").read_fewshot_miniimagenet(request.data),
+                                    fewshot.FewShotSettings.from_document(request.fewshot))
 
+
+_retrieval = _lazy("retrieval", "evaluate_retrieval")
+_zeroshot = _lazy("zeroshot", "evaluate_zeroshot")
+_sugar_crepe_selection = _lazy("compositionality", "evaluate_sugar_crepe")
+_winoground = _lazy("compositionality", "evaluate_winoground")
+_fewshot_answers = _lazy("fewshot", "evaluate_fewshot")
 
 RETRIEVAL, CLASSIFICATION, SELECTION = "zeroshot_retrieval", "zeroshot_classification", "image_caption_selection"
 PROBE = "linear_probe"
@@ -80,22 +102,22 @@ LONG, SHORT = "long", "short"
 #: FLAME's prompt for a benchmark that names none, by the kind of its texts.
 DEFAULT_PROMPTS = {LONG: "long", SHORT: "description"}
 FORMATS: dict[str, Format] = {
-    "urban1k": Format(RETRIEVAL, _english(readers.read_urban1k), evaluate_retrieval, LONG),
-    "sharegpt4v": Format(RETRIEVAL, _english(readers.read_sharegpt4v), evaluate_retrieval, LONG),
-    "dci": Format(RETRIEVAL, _english(readers.read_dci), evaluate_retrieval, LONG),
-    "docci": Format(RETRIEVAL, _english(readers.read_docci), evaluate_retrieval, LONG),
-    "mscoco_captions": Format(RETRIEVAL, _english(readers.read_mscoco_captions), evaluate_retrieval, SHORT),
-    "flickr30k": Format(RETRIEVAL, _flickr("flickr30k"), evaluate_retrieval, SHORT),
-    "flickr8k": Format(RETRIEVAL, _flickr("flickr8k"), evaluate_retrieval, SHORT),
-    "karpathy": Format(RETRIEVAL, _english(readers.read_karpathy), evaluate_retrieval, SHORT),
-    "xm3600": Format(RETRIEVAL, _per_language(readers.read_xm3600), evaluate_retrieval, SHORT, multilingual=True),
-    "wds_classification": Format(CLASSIFICATION, _english(readers.read_wds_classification), evaluate_zeroshot, SHORT),
-    "sugar_crepe": Format(SELECTION, _sugar_crepe, evaluate_sugar_crepe, SHORT),
-    "winoground": Format(SELECTION, _english(readers.read_winoground), evaluate_winoground, SHORT),
+    "urban1k": Format(RETRIEVAL, _english("read_urban1k"), _retrieval, LONG),
+    "sharegpt4v": Format(RETRIEVAL, _english("read_sharegpt4v"), _retrieval, LONG),
+    "dci": Format(RETRIEVAL, _english("read_dci"), _retrieval, LONG),
+    "docci": Format(RETRIEVAL, _english("read_docci"), _retrieval, LONG),
+    "mscoco_captions": Format(RETRIEVAL, _english("read_mscoco_captions"), _retrieval, SHORT),
+    "flickr30k": Format(RETRIEVAL, _flickr("flickr30k"), _retrieval, SHORT),
+    "flickr8k": Format(RETRIEVAL, _flickr("flickr8k"), _retrieval, SHORT),
+    "karpathy": Format(RETRIEVAL, _english("read_karpathy"), _retrieval, SHORT),
+    "xm3600": Format(RETRIEVAL, _per_language("read_xm3600"), _retrieval, SHORT, multilingual=True),
+    "wds_classification": Format(CLASSIFICATION, _english("read_wds_classification"), _zeroshot, SHORT),
+    "sugar_crepe": Format(SELECTION, _sugar_crepe, _sugar_crepe_selection, SHORT),
+    "winoground": Format(SELECTION, _english("read_winoground"), _winoground, SHORT),
     "wds_linear_probe": Format(PROBE, _linear_probe, _probe, None),
-    "wds_imagenet_multilingual": Format(CLASSIFICATION, _per_language(readers.read_wds_multilingual),
-                                        evaluate_zeroshot, SHORT, multilingual=True),
-    "fewshot_miniimagenet": Format("fewshot_classification", _fewshot, evaluate_fewshot, None),
+    "wds_imagenet_multilingual": Format(CLASSIFICATION, _per_language("read_wds_multilingual"),
+                                        _zeroshot, SHORT, multilingual=True),
+    "fewshot_miniimagenet": Format("fewshot_classification", _fewshot, _fewshot_answers, None),
 }
 
 
@@ -123,5 +145,6 @@ def evaluate(model, fmt: str, request: Request, prompt: str | None,
         raise ValueError(f"--format {fmt}: rankings (--rank-queries) are recorded for retrieval formats only: "
                          f"{retrieval}")
     data = spec.read(request)
-    scored = score_retrieval(model, data, prompt)
-    return spec.task, scored.recall(), top_images(scored, data, ranking)
+    retrieval = _module("retrieval")
+    scored = retrieval.score_retrieval(model, data, prompt)
+    return spec.task, scored.recall(), retrieval.top_images(scored, data, ranking)

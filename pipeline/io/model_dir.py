@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING
 
 from pipeline.io.atomic import atomic_path, write_text
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: the workflow plans with VERSION alone
+    from torch import nn
 
 #: Bump when the layout or meaning of the directory changes: a rule param, so the stage reruns after such a release.
 VERSION = 4
@@ -24,6 +25,8 @@ SUMMARY_NAME = "train_summary.json"
 
 def save_model(model: nn.Module, config: dict, out: Path) -> None:
     """Write ``model``'s weights and ``config`` into the directory ``out`` (each file atomically)."""
+    from safetensors.torch import save_file
+
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / WEIGHTS_NAME) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
@@ -46,5 +49,7 @@ def read_summary(directory: Path) -> dict | None:
 
 def load_weights(model: nn.Module, directory: Path) -> nn.Module:
     """``model`` with the weights of ``directory``, in eval mode."""
+    from safetensors.torch import load_file
+
     model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
     return model.eval()

@@ -734,9 +734,9 @@ def test_a_gguf_llms_derived_config_bounds_the_layer_and_the_caption_limit_befor
     assert planned_jobs(snakemake("-n", "--configfile", str(cfg), "--directory", str(tmp_path)).stdout)["embed"] == 4
 
 
-def test_the_real_llm_demo_plans_smollm2_at_layer_12_over_the_demo_and_never_builds_the_demo_llm(tmp_path):
+def test_the_real_llm_demo_plans_smollm2_at_layer_25_over_the_demo_and_never_builds_the_demo_llm(tmp_path):
     """`make demo-real-llm`'s plan: config/demo.yaml + config/demo-real-llm.yaml with the GGUF file linked where the
-    overlay names it. The demo's data and models, SmolLM2 read after block 12 embedding every shard, its own results
+    overlay names it. The demo's data and models, SmolLM2 read after block 25 embedding every shard, its own results
     directory, and no demo_llm job (the demo LLM is not an input of anything)."""
     gguf = _smollm2_gguf()
     if gguf is None:
@@ -750,6 +750,6 @@ def test_the_real_llm_demo_plans_smollm2_at_layer_12_over_the_demo_and_never_bui
     embeds = _commands(out, "embed")
     assert len(embeds) == 4 and all(
         json.loads(_flag(a, "--settings"))["llm"] == "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        and json.loads(_flag(a, "--settings"))["layer"] == 12 and a[3].startswith("results/demo-real-llm/embed/")
+        and json.loads(_flag(a, "--settings"))["layer"] == 25 and a[3].startswith("results/demo-real-llm/embed/")
         for a in embeds)
     assert "results/demo-real-llm/report/report.md" in out and "results/demo/" not in out
