@@ -20,9 +20,10 @@ CROSS_STAGE = {
 }
 
 
-def imports(path: Path) -> set[str]:
+def modules(tree: ast.AST) -> set[str]:
+    """The modules the import statements in ``tree`` name."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
         elif isinstance(node, ast.Import):
@@ -34,7 +35,7 @@ def test_only_the_named_imports_cross_stages_and_nothing_of_the_product_imports_
     crossing = set()
     for path in (REPO / "pipeline").rglob("*.py"):
         package = path.relative_to(REPO / "pipeline").parts[0]
-        for module in imports(path):
+        for module in modules(ast.parse(path.read_text(encoding="utf-8"))):
             target = module.split(".")[1] if module.startswith("pipeline.") else None
             if target == "demo" and package not in ("demo", "cli.py"):
                 raise AssertionError(f"{path} imports the demo ({module})")
@@ -54,6 +55,30 @@ def test_the_cli_parses_without_importing_torch_or_the_demo():
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('pipeline.demo')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_workflow_plans_without_importing_torch_or_transformers():
+    """The import statements of the Snakefile and its rules, run as they are: planning imports neither torch nor
+    transformers nor open_clip (they cost every `snakemake` call, a dry run included, seconds)."""
+    source = "".join(workflow_imports(path) for path in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))])
+    assert {"pipeline.evaluate.benchmarks", "pipeline.io"} <= modules(ast.parse(source))
+    code = source + ("import sys\nprint(sorted(m for m in sys.modules "
+                     "if m.split('.')[0] in ('torch', 'transformers', 'open_clip')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert proc.stdout.strip() == "[]"
+
+
+def workflow_imports(path: Path) -> str:
+    """The top-level ``import``/``from`` statements of a Snakefile or .smk file (one may span lines in
+    parentheses), as Python source."""
+    statements, pending = [], ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if pending or line.startswith(("import ", "from ")):
+            pending += line + "\n"
+            if pending.count("(") == pending.count(")"):
+                statements.append(pending)
+                pending = ""
+    return "".join(statements)
 
 
 def test_the_config_reference_is_current():
