@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from pipeline.demo.captions import long_caption, short_captions
 from pipeline.demo.scenes import sample_scene
-from pipeline.embed.fda import FacetEmbedder, _last_token_states, pad_right
+from pipeline.embed.fda import FacetEmbedder, last_token_states, pad_right
 from pipeline.embed.prompts import PAPER_FACETS, paper_template
 from pipeline.llm import load_llm
 
@@ -63,7 +63,7 @@ class EveryLayer(FacetEmbedder):
         suffix_states = self._outputs[self.layers:]
         k = self.num_facets
         _, suffix_mask = pad_right([s for t in items for s in t.suffixes], self.pad_id, self.device)
-        rows = [_last_token_states(h.reshape(len(items) * k, -1, h.shape[-1]), suffix_mask) for h in suffix_states]
+        rows = [last_token_states(h.reshape(len(items) * k, -1, h.shape[-1]), suffix_mask) for h in suffix_states]
         return torch.cat(rows, dim=-1).view(len(items), k, -1)
 
 

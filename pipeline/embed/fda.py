@@ -163,7 +163,7 @@ def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) 
     return ids.to(device), mask.to(device)
 
 
-def _last_token_states(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def last_token_states(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``hidden[i, last real token of row i]``: ``[rows, T, D] -> [rows, D]`` (right padding)."""
     last = mask.sum(dim=1) - 1
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
@@ -334,14 +334,14 @@ class FacetEmbedder:
         rows = [t.prefix + s for t in items for s in t.suffixes]
         ids, mask = pad_right(rows, self.pad_id, self.device)
         hidden = self.backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        return _last_token_states(hidden, mask).view(len(items), self.num_facets, -1)
+        return last_token_states(hidden, mask).view(len(items), self.num_facets, -1)
 
     def _forward_fda(self, items: Sequence[_Tokenized]) -> torch.Tensor:
         k = self.num_facets
         prefix_ids, prefix_mask = pad_right([t.prefix for t in items], self.pad_id, self.device)
         suffix_ids, suffix_mask = pad_right([s for t in items for s in t.suffixes], self.pad_id, self.device)
         _, out = fda_forward(self.backbone, prefix_ids, prefix_mask, suffix_ids, suffix_mask, k)
-        return _last_token_states(out.last_hidden_state, suffix_mask).view(len(items), k, -1)
+        return last_token_states(out.last_hidden_state, suffix_mask).view(len(items), k, -1)
 
     def _encode_official(self, captions: Sequence[str], progress: ProgressFn | None) -> torch.Tensor:
         out = torch.empty((len(captions), self.num_facets, self.hidden_size), dtype=torch.float32)
