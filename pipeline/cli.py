@@ -5,7 +5,7 @@
     flame train ...            vision tower + projector against the facet embeddings
     flame train-clip ...       the open_clip CLIP baseline on the same shards' captions
     flame evaluate ...         one benchmark -> CLIP_benchmark-style JSON
-    flame evaluate-batch ...   several evaluations of one model in one process (a replica's claims)
+    flame evaluate-batch ...   several evaluations of one model in one process, its LLM loaded once
     flame vocab-map ...        the LLM's next-token word of each pooled image region, drawn over the images
     flame report ...           Markdown + CSV table of evaluation JSONs
     flame import-official ...  the released checkpoint as a model directory
@@ -156,12 +156,17 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_evaluate_batch(args) -> None:
+    from pipeline.evaluate.models import reusing_llms
+
     shared = _after_dashes(args.shared)
     for i, job in enumerate(args.jobs):
         if not isinstance(job, list) or not all(isinstance(word, str) for word in job):
             raise ValueError(f"--jobs item {i}: expected a list of `flame evaluate` arguments (strings)")
-        if main(["evaluate", *shared, *job]) != 0:
-            raise ValueError(f"--jobs item {i} failed (its error is above): flame evaluate {shlex.join(shared + job)}")
+    with reusing_llms():
+        for i, job in enumerate(args.jobs):
+            if main(["evaluate", *shared, *job]) != 0:
+                raise ValueError(f"--jobs item {i} failed (its error is above): "
+                                 f"flame evaluate {shlex.join(shared + job)}")
 
 
 def cmd_vocab_map(args) -> None:
@@ -404,9 +409,10 @@ def _add_stage_parsers(sub, fmt) -> None:
 
     p = sub.add_parser("evaluate-batch", formatter_class=fmt, help="several `flame evaluate` runs in one process",
                        description="Run `flame evaluate` once per item of --jobs, in order, in this one process (the "
-                                   "libraries are imported once: many small evaluations of one model, e.g. the "
-                                   "claims' benchmarks of a model trained with another seed). The arguments after "
-                                   "-- are given to every run; stops at the first run that fails.")
+                                   "libraries are imported and a FLAME model's LLM is loaded once: many evaluations "
+                                   "of one model, e.g. the claims' benchmarks of a model trained with another seed, "
+                                   "or all of a model's with evaluate.jobs: per_model). The arguments after -- are "
+                                   "given to every run; stops at the first run that fails.")
     p.add_argument("--jobs", type=_document(list), required=True, metavar="JSON|FILE",
                    help='a list of argument lists, e.g. \'[["--name", "urban1k", "--format", "urban1k", "--data", '
                         '"data/urban1k", "--out", "urban1k.json"]]\'')

@@ -68,14 +68,21 @@ def llm_identity(path_or_id: str, model: PreTrainedModel) -> str:
     :func:`pipeline.io.content.folder_sha256`), or ``hub:<id>@<commit>`` for a hub model (the commit that was
     loaded, itself a content hash). Recorded in every embeddings file and model directory and part of every cache
     key, so a different LLM behind the same path or hub id is never mixed up with the one before."""
-    file = gguf_file(path_or_id)
-    if file is not None:
-        return f"sha256:{file_sha256(file)}"
-    local = Path(path_or_id).expanduser()
-    if local.is_dir():
-        return f"sha256:{folder_sha256(local)}"
+    local = local_identity(path_or_id)
+    if local is not None:
+        return local
     commit = getattr(model.config, "_commit_hash", None)
     if commit is None:
         raise ValueError(f"LLM {path_or_id!r}: neither a local directory nor a hub model with a known commit, so "
                          "its content cannot be identified")
     return f"hub:{path_or_id}@{commit}"
+
+
+def local_identity(path_or_id: str) -> str | None:
+    """``sha256:<hex>`` of a GGUF file or of a local directory's model files (:func:`llm_identity`), known before
+    loading; None for a hub id."""
+    file = gguf_file(path_or_id)
+    if file is not None:
+        return f"sha256:{file_sha256(file)}"
+    local = Path(path_or_id).expanduser()
+    return f"sha256:{folder_sha256(local)}" if local.is_dir() else None

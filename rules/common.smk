@@ -90,16 +90,21 @@ except ValueError as err:
     raise WorkflowError(str(err)) from None
 MODELS = list(REPLICAS)
 # The `model` wildcard of the rules: exactly one of the models (names may hold dots: flame-data12.5). A base model
-# (FLAME, a variant, CLIP) has one evaluate job per benchmark and language; a replica one evaluate_replica job per
-# base model, since all replicas of a base are evaluated on the same benchmarks.
+# (FLAME, a variant, CLIP) has one evaluate job per benchmark and language (evaluate.jobs: per_benchmark) or one job
+# of all its evaluations (per_model); a replica one job of all its evaluations.
 MODEL_PATTERN = "|".join(map(re.escape, MODELS))
-BASE_MODEL_PATTERN = "|".join(re.escape(name) for name, replica in REPLICAS.items() if replica.base == name)
+BASE_MODELS = [name for name, replica in REPLICAS.items() if replica.base == name]
+BASE_MODEL_PATTERN = "|".join(map(re.escape, BASE_MODELS))
+EVALUATE_PER_BENCHMARK = config["evaluate"]["jobs"] == "per_benchmark"
 REPLICAS_OF = {}
 for _name, _replica in REPLICAS.items():
     if _replica.base != _name:
         REPLICAS_OF.setdefault(_replica.base, []).append(_name)
-# Per base model, the name of the rule evaluating its replicas (one each, as their outputs differ).
-REPLICA_RULES = {base: "evaluate_replicas_of_{}".format(re.sub(r"\W", "_", base)) for base in REPLICAS_OF}
+# The rules that evaluate a model in one job (`flame evaluate-batch`), each with the models it serves, which share
+# their benchmarks: per base model one for its replicas, and with per_model one for the base model itself.
+BATCH_RULES = {"evaluate_replicas_of_{}".format(re.sub(r"\W", "_", base)): names for base, names in REPLICAS_OF.items()}
+if not EVALUATE_PER_BENCHMARK:
+    BATCH_RULES |= {"evaluate_{}".format(re.sub(r"\W", "_", name)): [name] for name in BASE_MODELS}
 # The distinct embedding settings by id: one embedding of every shard each, at embed/<id>/<shard>.parquet.
 EMBEDDINGS = {variant.embedding_id: variant.embed for variant in VARIANTS.values()}
 # Per model kind: the `flame` subcommand that trains it and the flag of its per-shard texts.
@@ -439,8 +444,8 @@ def evaluate_arguments(model, name, language):
     ]
 
 
-def replica_evaluations(model, out_pattern):
-    """A replica's evaluations as `flame evaluate-batch --jobs`: per (benchmark, language) of :func:`evaluated`,
+def batch_evaluations(model, out_pattern):
+    """A model's evaluations as `flame evaluate-batch --jobs`: per (benchmark, language) of :func:`evaluated`,
     its :func:`evaluate_arguments` and --out (``out_pattern`` with {benchmark} and {language} filled in)."""
     return json.dumps(
         [

@@ -1,43 +1,47 @@
-# Stage 4: one job per (model, benchmark, language), then the report with the models side by side. A replica (a
-# model trained with another seed or on a fraction of the images, for the claims and the data-efficiency curves)
-# is evaluated in one job on what the claims comparing its base model measure: many small evaluations, one start-up.
+# Stage 4: the evaluations of every model (per model, benchmark and language), then the report with the models side
+# by side. A base model's evaluations are one job each (evaluate.jobs: per_benchmark) or one job together
+# (per_model); a replica (a model trained with another seed or on a fraction of the images, for the claims and the
+# data-efficiency curves) is evaluated in one job on what the claims comparing its base model measure: many small
+# evaluations, one start-up.
 
 
-rule evaluate:
-    input:
-        model=f"{RESULTS}/train/{{model}}",
-        data=demo_manifest(),
-    output:
-        f"{RESULTS}/eval/{{model}}/{{benchmark}}/{{language}}.json",
-    log:
-        f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}/{{language}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}/{{language}}.tsv"
-    wildcard_constraints:
-        model=BASE_MODEL_PATTERN,
-        benchmark="[^/]+",
-        language="[^/]+",
-    conda:
-        "../envs/flame.yaml"
-    threads: stage_threads("evaluate")
-    resources:
-        **stage_resources("evaluate"),
-        **execution_resources("evaluate"),
-    params:
-        arguments=lambda wc: shlex.join(evaluate_arguments(wc.model, wc.benchmark, wc.language)),
-        cache=f"{STATE}/text_cache",
-        output_format=OUTPUT_FORMATS["evaluate"],
-    shell:
-        "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} {params.arguments} --out {output:q}"
-        " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
-        " --cache-dir {params.cache:q} > {log:q} 2>&1"
+if EVALUATE_PER_BENCHMARK:
+
+    rule evaluate:
+        input:
+            model=f"{RESULTS}/train/{{model}}",
+            data=demo_manifest(),
+        output:
+            f"{RESULTS}/eval/{{model}}/{{benchmark}}/{{language}}.json",
+        log:
+            f"{RESULTS}/logs/evaluate/{{model}}/{{benchmark}}/{{language}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/evaluate/{{model}}/{{benchmark}}/{{language}}.tsv"
+        wildcard_constraints:
+            model=BASE_MODEL_PATTERN,
+            benchmark="[^/]+",
+            language="[^/]+",
+        conda:
+            "../envs/flame.yaml"
+        threads: stage_threads("evaluate")
+        resources:
+            **stage_resources("evaluate"),
+            **execution_resources("evaluate"),
+        params:
+            arguments=lambda wc: shlex.join(evaluate_arguments(wc.model, wc.benchmark, wc.language)),
+            cache=f"{STATE}/text_cache",
+            output_format=OUTPUT_FORMATS["evaluate"],
+        shell:
+            "OMP_NUM_THREADS={threads} flame evaluate --model-dir {input.model:q} {params.arguments} --out {output:q}"
+            " --token-budget {resources.token_budget} --num-workers {resources.num_workers}"
+            " --cache-dir {params.cache:q} > {log:q} 2>&1"
 
 
-for _base, _names in REPLICAS_OF.items():
+for _rule, _names in BATCH_RULES.items():
 
     rule:
         name:
-            REPLICA_RULES[_base]
+            _rule
         input:
             model=f"{RESULTS}/train/{{model}}",
             data=demo_manifest(),
@@ -60,7 +64,7 @@ for _base, _names in REPLICAS_OF.items():
             **stage_resources("evaluate"),
             **execution_resources("evaluate"),
         params:
-            jobs=lambda wc: replica_evaluations(wc.model, f"{RESULTS}/eval/{wc.model}/{{benchmark}}/{{language}}.json"),
+            jobs=lambda wc: batch_evaluations(wc.model, f"{RESULTS}/eval/{wc.model}/{{benchmark}}/{{language}}.json"),
             cache=f"{STATE}/text_cache",
             output_format=OUTPUT_FORMATS["evaluate"],
         shell:

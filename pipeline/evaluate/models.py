@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,36 @@ from pipeline.embed.fda import FacetEmbedder, check_context, truncate_caption
 from pipeline.embed.prompts import PromptTemplate, description_template
 from pipeline.io.atomic import atomic_path
 from pipeline.io.model_dir import load_weights, read_config
-from pipeline.llm import llm_identity, load_llm, resolve_device
+from pipeline.llm import llm_identity, load_llm, local_identity, resolve_device
 from pipeline.train.model import FlameVisionModel
 from pipeline.train.transforms import eval_transform
+
+#: Within :func:`reusing_llms`: the LLM loaded last, by what was asked and its content (one entry at most).
+_reused: dict | None = None
+
+
+@contextmanager
+def reusing_llms() -> Iterator[None]:
+    """Within it, a FLAME model whose LLM was loaded last (same path or id, revision, dtype, device and, for a local
+    LLM, file content) reuses that model and tokenizer instead of loading them again: ``flame evaluate-batch``
+    loads a model's LLM once for all its evaluations. Outside it, every :meth:`FlameModel.load` loads its own."""
+    global _reused
+    _reused = {}
+    try:
+        yield
+    finally:
+        _reused = None
+
+
+def _load_llm(path_or_id: str, revision: str | None, dtype: str, device: str):
+    """:func:`~pipeline.llm.load_llm`, or inside :func:`reusing_llms` the LLM loaded last if it is the same."""
+    if _reused is None:
+        return load_llm(path_or_id, revision=revision, dtype=dtype, device=device)
+    key = (path_or_id, revision, dtype, device, local_identity(path_or_id))
+    if key not in _reused:
+        _reused.clear()
+        _reused[key] = load_llm(path_or_id, revision=revision, dtype=dtype, device=device)
+    return _reused[key]
 
 
 class _Transformed(IterableDataset):
@@ -151,8 +179,7 @@ class FlameModel(EvalModel):
         its path or id."""
         vision = load_weights(FlameVisionModel.from_config(config), model_dir)
         text = config["text"]
-        llm_model, tokenizer = load_llm(llm or text["llm"], revision=text.get("revision"), dtype=dtype,
-                                        device=device)
+        llm_model, tokenizer = _load_llm(llm or text["llm"], text.get("revision"), dtype, device)
         missing = [key for key in ("trained_templates", "max_caption_tokens") if key not in text]
         if missing:
             raise ValueError(f"{model_dir}: the model directory does not record {' and '.join(missing)} of its text "

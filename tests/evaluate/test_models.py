@@ -438,3 +438,45 @@ def test_evaluate_batch_writes_what_separate_evaluate_runs_write_and_stops_at_a_
                          str(tmp_path / "x.json")], batch[1]]
     assert main(["evaluate-batch", "--jobs", json.dumps(broken), "--", *shared]) == 1
     assert "--jobs item 1 failed" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("tiny_llm", ["mistral"], indirect=True)
+def test_evaluate_batch_loads_a_flame_models_llm_once_and_scores_as_separate_runs(tmp_path, tiny_llm, tokenizer,
+                                                                                  monkeypatch):
+    """`flame evaluate-batch` of two FLAME evaluations (evaluate.jobs: per_model) loads the LLM once, and each result
+    equals the one `flame evaluate` writes alone; other LLM content behind the same path is loaded anew."""
+    from pipeline.demo.tiny_llm import build_tiny_llm
+    from pipeline.evaluate import models
+
+    loads = []
+    real = models.load_llm
+    monkeypatch.setattr(models, "load_llm", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    tiny_llm.save_pretrained(tmp_path / "llm")
+    tokenizer.save_pretrained(tmp_path / "llm")
+    _flame_model_dir(tmp_path / "m", tmp_path / "llm", 64)
+    write_urban1k(tmp_path / "u", {i: f"a square of shade {i}" for i in range(4)})
+    write_urban1k(tmp_path / "v", {i: f"a circle of shade {i}" for i in range(3)})
+    jobs = [["--name", name, "--format", "urban1k", "--data", str(tmp_path / name)] for name in ("u", "v")]
+    shared = ["--model-dir", str(tmp_path / "m"), "--device", "cpu"]
+    for i, job in enumerate(jobs):
+        assert main(["evaluate", *shared, *job, "--out", str(tmp_path / f"alone{i}.json")]) == 0
+    assert len(loads) == 2
+    batch = [[*job, "--out", str(tmp_path / f"batch{i}.json")] for i, job in enumerate(jobs)]
+    assert main(["evaluate-batch", "--jobs", json.dumps(batch), "--", *shared]) == 0
+    assert len(loads) == 3  # one load for the batch's two evaluations
+    for i in range(2):
+        alone, together = (json.loads((tmp_path / f"{kind}{i}.json").read_text()) for kind in ("alone", "batch"))
+        assert together["metrics"] == alone["metrics"] and together["scored"] == alone["scored"]
+        assert together["provenance"]["settings_sha256"] == alone["provenance"]["settings_sha256"]
+
+    with models.reusing_llms():
+        first = models._load_llm(str(tmp_path / "llm"), None, "auto", "cpu")
+        assert models._load_llm(str(tmp_path / "llm"), None, "auto", "cpu") is first and len(loads) == 4
+        build_tiny_llm(tokenizer, arch="mistral", hidden_size=64, num_layers=3, num_heads=4, num_kv_heads=2,
+                       seed=2).save_pretrained(tmp_path / "llm")
+        other = models._load_llm(str(tmp_path / "llm"), None, "auto", "cpu")
+        assert other is not first and len(loads) == 5
+        assert not torch.equal(other[0].model.embed_tokens.weight, first[0].model.embed_tokens.weight)
+    models._load_llm(str(tmp_path / "llm"), None, "auto", "cpu")
+    models._load_llm(str(tmp_path / "llm"), None, "auto", "cpu")
+    assert len(loads) == 7  # outside it, every call loads

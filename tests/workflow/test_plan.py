@@ -278,22 +278,33 @@ def test_replicas_change_only_the_seed_or_the_image_fraction_and_are_evaluated_o
         assert settings == {**own, **changes.get(suffix, {})}, name
         texts = args[args.index("--captions" if base == "clip" else "--embeddings") + 1:args.index("--out")]
         assert texts == trains[base][trains[base].index(texts[0]):trains[base].index("--out")], name
+    # the demo runs each model's evaluations in one job (evaluate.jobs: per_model), a base model's on every
+    # benchmark that lists it, in all its languages
     batches = {Path(_flag(a, "--model-dir")).name: json.loads(_flag(a, "--jobs")) for a in
                _commands(out, "evaluate-batch")}
-    assert set(batches) == set(trains) - {"flame", "flame_single", "clip"}
+    assert set(batches) == set(trains) and not _commands(out, "evaluate")
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["evaluate"]["benchmarks"]
     claimed = {("urban1k", "en"), ("sharegpt4v", "en"), ("dci", "en"), ("docci", "en"), ("coco", "en"),
                ("zeroshot", "en"), *(("xm3600", lang) for lang in ("en", "de", "fr", "es", "it"))}
-    alone = {(Path(_flag(a, "--model-dir")).name, _flag(a, "--name"), _flag(a, "--language")): a
-             for a in _commands(out, "evaluate")}
+    own = {(base, _flag(job, "--name"), _flag(job, "--language")): job
+           for base in ("flame", "flame_single", "clip") for job in batches[base]}
     for name, jobs in batches.items():
         base = re.fullmatch(r"(flame_single|flame|clip)(.*)", name).group(1)
         pairs = {(_flag(job, "--name"), _flag(job, "--language")) for job in jobs}
+        if name == base:
+            assert pairs == {(bench, lang) for bench, spec in demo.items() if base in spec.get("models", [base])
+                             for lang in spec.get("languages", ["en"])}, name
+            continue
         assert pairs == (claimed if base != "flame_single" else {p for p in claimed if p[0] in LONG_SETS}), name
         for job in jobs:
-            own = alone[(base, _flag(job, "--name"), _flag(job, "--language"))]
+            mine = own[(base, _flag(job, "--name"), _flag(job, "--language"))]
             where = f"{_flag(job, '--name')}/{_flag(job, '--language')}.json"
             assert job[-2:] == ["--out", f"results/demo/eval/{name}/{where}"]
-            assert job[:-2] == own[own.index("--name"):own.index("--out")] or "--rank-queries" in own, (name, job)
+            if "--rank-queries" in mine:  # only a base model records the retrieval figure's rankings
+                at = mine.index("--rank-queries")
+                assert mine[at:at + 4:2] == ["--rank-queries", "--rank-top"]
+                mine = mine[:at] + mine[at + 4:]
+            assert job[:-2] == mine[:-2], (name, job)
     assert planned_jobs(out)["embed"] == 4  # the demo's 4 shards, once: replicas embed nothing
 
 
@@ -430,7 +441,7 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
         train={"epochs": 1, "batch_size": 8},
         replicates={"seeds": 2},
         data_efficiency={"fractions": [0.5], "seeds": 1},
-        evaluate={"benchmarks": benchmarks},
+        evaluate={"benchmarks": benchmarks, "jobs": "per_benchmark"},  # real configs' default; per_model below
         report={"claims": claims},
     )
     run = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(tmp_path), "--cores", "2")
@@ -539,6 +550,28 @@ def test_demo_dag_end_to_end_then_reruns_exactly_what_a_change_affects(tmp_path)
     bumped = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *run, "--configfile", str(cfg), "-n"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=HUNG_AFTER_S)
     assert planned_jobs(bumped.stdout) == flame_text_side
+
+    # evaluate.jobs: per_model (the demo's) in a copy of this run: switching reruns each base model's evaluations as
+    # one job (replicas are evaluated in one job either way), with the results of the jobs per benchmark
+    copy = tmp_path.with_name(tmp_path.name + "-per-model")
+    shutil.copytree(tmp_path, copy, symlinks=True)
+    per_model = write_config(copy / "per-model.yaml", **{**base, "evaluate": {**base["evaluate"], "jobs": "per_model"}})
+    in_copy = ("--profile", str(REPO / "profiles" / "local"), "--directory", str(copy), "--cores", "2",
+               "--configfile", str(per_model))
+    batched = {f"evaluate_{m}": 1 for m in (*flames, "clip")}
+    assert planned_jobs(snakemake(*in_copy, "-n").stdout) == {**batched, "report": 1, "all": 1}
+    snakemake(*in_copy)
+    for result in (tmp_path / "results" / "demo" / "eval").glob("*/*/*.json"):
+        alone, together = (json.loads((root / result.relative_to(tmp_path)).read_text()) for root in (tmp_path, copy))
+        assert together["metrics"] == alone["metrics"], result
+    assert (copy / "results" / "demo" / "benchmarks" / "evaluate" / "flame.tsv").exists()  # one job wrote them
+    probe_per_model = write_config(copy / "probe.yaml", **{**base, "evaluate": {
+        **base["evaluate"], "jobs": "per_model", "benchmarks": {
+            **base["evaluate"]["benchmarks"], "linear_probe": {**base["evaluate"]["benchmarks"]["linear_probe"],
+                                                               "linear_probe": {"epochs": 5}}}}})
+    assert planned_jobs(snakemake(*in_copy[:-1], str(probe_per_model), "-n").stdout) == {
+        "evaluate_flame": 1, "evaluate_clip": 1, "report": 1, "all": 1}
+    shutil.rmtree(copy)
 
     # a benchmark whose data is missing fails alone: the other jobs still run (keep-going in the profile)
     extra = {"broken": {"format": "docci", "path": "nowhere/docci"},
