@@ -37,8 +37,10 @@ demo-real-llm: $(SMOLLM2)
 	@echo
 	@echo "Report: $(abspath results/demo-real-llm/report/report.md)"
 
+# one pytest worker per core (pytest-xdist): much of the suite waits on subprocesses (Snakemake, accelerate, SLURM);
+# an idle worker takes tests queued on the other (worksteal)
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 check-demo: demo
 	$(BIN)/python -m pytest -m demo

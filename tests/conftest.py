@@ -18,6 +18,12 @@ CORPUS = [
 ]
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end tests (marker e2e, minutes each) first, so that with several workers (`make test`) none is left
+    to run alone at the end; the order is otherwise kept."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return train_tokenizer(CORPUS * 5, vocab_size=400)

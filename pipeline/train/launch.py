@@ -22,9 +22,10 @@ def launch_command(processes_per_node: int, bin_dir: Path | None = None, nodes: 
     """The command prefix that runs ``pipeline.cli`` in ``processes_per_node`` processes on each of ``nodes`` nodes.
 
     One node: plain ``python -m`` for one process, ``accelerate launch --multi_gpu`` for more (one process per GPU;
-    gloo processes on a CPU host). Several nodes (inside a SLURM allocation of ``nodes`` nodes): ``srun`` starts one
-    task per node, ``flame launch-node``, which derives that node's ``accelerate launch`` arguments from SLURM's
-    environment (:func:`node_command`). ``bin_dir``: where ``python`` and ``accelerate`` are (default: on PATH)."""
+    gloo processes on a CPU host), meeting on a free port. Several nodes (inside a SLURM allocation of ``nodes``
+    nodes): ``srun`` starts one task per node, ``flame launch-node``, which derives that node's ``accelerate launch``
+    arguments from SLURM's environment (:func:`node_command`). ``bin_dir``: where ``python`` and ``accelerate`` are
+    (default: on PATH)."""
     python, accelerate = _tools(bin_dir)
     if nodes > 1:  # a node without GPUs runs one (gloo) process
         return ["srun", "--nodes", str(nodes), "--ntasks-per-node", "1", "--kill-on-bad-exit=1", python, "-m",
@@ -32,8 +33,11 @@ def launch_command(processes_per_node: int, bin_dir: Path | None = None, nodes: 
                 str(max(1, processes_per_node)), "--"]
     if processes_per_node <= 1:
         return [python, "-m", "pipeline.cli"]
+    # port 0: accelerate picks a free port. With its default, 29500, it moves to another port only when it finds
+    # 29500 taken at start, so two trainings starting together on one host (two local jobs, two jobs sharing a
+    # SLURM node, two tests) both find it free and the second fails to bind
     return [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes_per_node), "--num_machines", "1",
-            "--dynamo_backend", "no", "-m", "pipeline.cli"]
+            "--main_process_port", "0", "--dynamo_backend", "no", "-m", "pipeline.cli"]
 
 
 def expand_hostlist(hostlist: str) -> list[str]:

@@ -58,5 +58,5 @@ def test_the_train_job_runs_one_launcher_per_node_through_srun_or_accelerate_on_
         "launch-node", "--nodes", "4", "--processes-per-node", "8", "--"]
     assert launch_command(0, nodes=2)[-4:] == ["2", "--processes-per-node", "1", "--"]  # CPU nodes: one process
     assert launch_command(8) == ["accelerate", "launch", "--multi_gpu", "--num_processes", "8", "--num_machines",
-                                 "1", "--dynamo_backend", "no", "-m", "pipeline.cli"]
+                                 "1", "--main_process_port", "0", "--dynamo_backend", "no", "-m", "pipeline.cli"]
     assert launch_command(1) == launch_command(0) == ["python", "-m", "pipeline.cli"]
