@@ -37,8 +37,8 @@ demo-real-llm: $(SMOLLM2)
 	@echo
 	@echo "Report: $(abspath results/demo-real-llm/report/report.md)"
 
-# one pytest worker per core (pytest-xdist): much of the suite waits on subprocesses (Snakemake, accelerate, SLURM);
-# an idle worker takes tests queued on the other (worksteal)
+# one pytest worker per core (pytest-xdist), an idle worker taking tests queued on the other (worksteal); the gain
+# is small (8 % on 2 cores: most tests keep both cores busy), BENCHMARKS.md "CI"
 test: lint
 	$(BIN)/python -m pytest -n auto --dist worksteal
 
